@@ -1,0 +1,40 @@
+# Self-contained entry points: each target creates the virtual environment if needed.
+# The pinned CPU wheel of PyTorch goes in first: a bare `torch` requirement would pull a
+# multi-GB CUDA build.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+TORCH  ?= torch==2.13.0
+OUT    ?= runs/battery-quick
+
+.PHONY: venv run test test-slow lint bench clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+## The main job: simulate the battery data set on the quick default design.
+run: venv
+	$(BIN)/scorepde simulate battery --out $(OUT)/train.h5
+
+## The default (fast) test suite, then lint.
+test: venv
+	$(BIN)/python -m pytest -q
+	$(BIN)/ruff check src tests benchmarks
+
+test-slow: venv
+	$(BIN)/python -m pytest -q -m slow
+
+lint: venv
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+bench: venv
+	$(BIN)/python benchmarks/bench_solver.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache
