@@ -73,7 +73,7 @@ def plot_mean_band(
         ax.grid(alpha=0.3)
         if ch == 0:
             ax.legend(fontsize=8)
-    fig.suptitle(title or f"mean and {int(round(level * 100))} % band")
+    fig.suptitle(title or f"mean and {round(level * 100)} % band")
     return _save(fig, path)
 
 
@@ -128,7 +128,9 @@ def plot_training_history(
     """Per-epoch curves on a log axis (e.g. train_loss, grad_norm, val_loss) against ``epoch``."""
     plt = _pyplot()
     if "epoch" not in history:
-        raise ValueError(f"plot_training_history: history needs an 'epoch' column, has {list(history)}")
+        raise ValueError(
+            f"plot_training_history: history needs an 'epoch' column, has {list(history)}"
+        )
     epochs = np.asarray(history["epoch"], dtype=float)
     fig, ax = plt.subplots(figsize=(6.5, 4.0))
     for k, (name, values) in enumerate(history.items()):

@@ -1,0 +1,52 @@
+"""evaluation layer: statistics of generated fields against fresh simulator fields, the report.
+
+metrics: per-channel statistics on (n, channels, n_points) sample sets; compare: model vs
+simulator next to the simulator-vs-simulator noise floor, and target profiles; report: JSON +
+Markdown report and terminal table; plots: the figures.
+"""
+
+from scorepde.evaluation.compare import (
+    QUICK_TARGETS,
+    SEED_TARGETS,
+    EvaluationTargets,
+    check_targets,
+    compare_sample_sets,
+    invariance_check,
+)
+from scorepde.evaluation.metrics import (
+    boundary_errors,
+    channel_fluctuation_scale,
+    classifier_two_sample_test,
+    coverage,
+    energy_distance,
+    energy_permutation_test,
+    mean_error,
+    std_error,
+)
+from scorepde.evaluation.report import (
+    evaluation_result,
+    format_table,
+    plot_result_band,
+    write_report,
+)
+
+__all__ = [
+    "QUICK_TARGETS",
+    "SEED_TARGETS",
+    "EvaluationTargets",
+    "boundary_errors",
+    "channel_fluctuation_scale",
+    "check_targets",
+    "classifier_two_sample_test",
+    "compare_sample_sets",
+    "coverage",
+    "energy_distance",
+    "energy_permutation_test",
+    "evaluation_result",
+    "format_table",
+    "invariance_check",
+    "mean_error",
+    "plot_result_band",
+    "std_error",
+    "write_report",
+]

@@ -1,0 +1,320 @@
+"""The evaluation report: ``report.json`` (everything) and ``report.md`` (for people).
+
+One *result* per evaluation condition, built by ``evaluation_result``::
+
+    {"condition": {"U0": 3.6, ...},          # the condition values
+     "comparison": compare_sample_sets(...),  # per-channel metrics, floors, joint energy
+     "targets": EvaluationTargets.as_dict(),
+     "failures": [...], "passed": bool,       # check_targets against those targets
+     "figures": ["figures/band_U0=3.6.png"]}  # relative to the report folder
+
+``write_report`` writes both files atomically; ``format_table`` prints the summary in a
+terminal; ``plot_result_band`` draws the mean and 95 % band of model and simulator (the seed
+study's Figure 4) for one result and records the figure in it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scorepde.evaluation.compare import EvaluationTargets, check_targets
+from scorepde.evaluation.plots import plot_mean_band
+from scorepde.fileio import atomic_write_text
+from scorepde.provenance import provenance
+
+__all__ = [
+    "evaluation_result",
+    "format_condition",
+    "format_table",
+    "plot_result_band",
+    "to_jsonable",
+    "write_report",
+]
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON types from numpy scalars/arrays, tuples, paths and dataclass targets.
+
+    Non-finite floats become None (strict JSON has no NaN or infinity).
+    """
+    if isinstance(value, EvaluationTargets):
+        return to_jsonable(value.as_dict())
+    if isinstance(value, Mapping):
+        return {str(key): to_jsonable(item) for key, item in value.items()}
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, list | tuple):
+        return [to_jsonable(item) for item in value]
+    if isinstance(value, Path):
+        return value.as_posix()
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def format_condition(condition: Mapping[str, Any]) -> str:
+    """``{"U0": 3.6, "I": 1.0}`` -> ``"U0=3.6, I=1"`` (numbers to 4 significant digits)."""
+    parts = []
+    for key, value in condition.items():
+        if isinstance(value, int | float | np.number) and not isinstance(value, bool):
+            parts.append(f"{key}={float(value):.4g}")
+        else:
+            parts.append(f"{key}={value}")
+    return ", ".join(parts) if parts else "-"
+
+
+def evaluation_result(
+    condition: Mapping[str, Any],
+    comparison: Mapping[str, Any],
+    targets: EvaluationTargets | Mapping[str, Any],
+    figures: Sequence[str | Path] = (),
+) -> dict[str, Any]:
+    """One condition's entry of the report: the comparison judged against the targets.
+
+    condition: name -> value (physical units); comparison: from ``compare_sample_sets``;
+    figures: paths relative to the report folder (``plot_result_band`` appends to them).
+    """
+    if not isinstance(targets, EvaluationTargets):
+        targets = EvaluationTargets.from_dict(targets)
+    failures = check_targets(comparison, targets)
+    return {
+        "condition": dict(condition),
+        "comparison": dict(comparison),
+        "targets": targets.as_dict(),
+        "failures": failures,
+        "passed": not failures,
+        "figures": [Path(f).as_posix() for f in figures],
+    }
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9=.+-]+", "_", text).strip("_") or "condition"
+
+
+def plot_result_band(
+    result: dict[str, Any],
+    model: np.ndarray,
+    simulator: np.ndarray,
+    grid: np.ndarray,
+    out_dir: str | Path,
+    *,
+    channel_units: Sequence[str] | None = None,
+    level: float = 0.95,
+    model_label: str = "SGM",
+) -> Path:
+    """Mean and central band of model and simulator per channel, for one result.
+
+    model: (n, C, N), simulator: (m, C, N) in physical units; grid: (N,) metres. Writes
+    ``out_dir/figures/band_<condition>.png``, appends its path relative to ``out_dir`` to
+    ``result["figures"]`` and returns the absolute path.
+    """
+    out_dir = Path(out_dir)
+    channels = result["comparison"]["channels"]
+    condition_text = format_condition(result["condition"])
+    relative = Path("figures") / f"band_{_slug(condition_text)}.png"
+    path = plot_mean_band(
+        {"simulator": simulator, model_label: model},
+        grid,
+        channels,
+        out_dir / relative,
+        channel_units=channel_units,
+        title=f"{condition_text}: mean and {round(level * 100)} % band",
+        level=level,
+    )
+    result.setdefault("figures", []).append(relative.as_posix())
+    return path
+
+
+def _number(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "nan" if value is None or math.isnan(value) else str(value)
+    return f"{value:.3g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+
+
+def _channel_passed(result: Mapping[str, Any], channel: str) -> bool:
+    for failure in result.get("failures", []):
+        if f"[{channel}]" in failure or failure.startswith("energy_"):
+            return False
+    return True
+
+
+_HEADER = (
+    "condition",
+    "channel",
+    "mean err (floor)",
+    "std err (floor)",
+    "coverage (floor)",
+    "energy ratio ch",
+    "energy ratio joint",
+    "status",
+)
+
+
+def _rows(results: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
+    rows = []
+    for result in results:
+        comparison = result["comparison"]
+        values, floor = comparison["metrics"], comparison["floor"]
+        condition = format_condition(result["condition"])
+        for ch, channel in enumerate(comparison["channels"]):
+            rows.append(
+                (
+                    condition,
+                    channel,
+                    f"{_number(values['mean_error'][ch])} ({_number(floor['mean_error'][ch])})",
+                    f"{_number(values['std_error'][ch])} ({_number(floor['std_error'][ch])})",
+                    f"{_number(values['coverage'][ch])} ({_number(floor['coverage'][ch])})",
+                    _number(comparison["energy_ratio"][ch]),
+                    _number(comparison["joint"]["energy_ratio"]),
+                    "PASS" if _channel_passed(result, channel) else "FAIL",
+                )
+            )
+    return rows
+
+
+def format_table(results: Sequence[Mapping[str, Any]]) -> str:
+    """Plain-text summary, one row per condition x channel, columns aligned.
+
+    Each metric is shown as ``value (simulator floor)``; "energy ratio ch" is the
+    channel-alone ratio (reported), "energy ratio joint" the one judged by the targets.
+    A row FAILs if a target of its channel or the joint energy target is missed.
+    """
+    rows = [_HEADER, *_rows(results)]
+    widths = [max(len(row[k]) for row in rows) for k in range(len(_HEADER))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return lines
+
+
+def _markdown(title: str, results: Sequence[Mapping[str, Any]], document: Mapping[str, Any]) -> str:
+    passed = sum(1 for r in results if r.get("passed"))
+    lines = [f"# {title}", "", f"**{passed} of {len(results)} conditions pass.**", ""]
+    profiles = {json.dumps(r["targets"], sort_keys=True): r["targets"] for r in results}
+    for target in profiles.values():
+        energy = target.get("energy_ratio")
+        lines.append(
+            f"Targets `{target['name']}`: mean err <= {target['mean_error']}, std err <= "
+            f"{target['std_error']}, coverage in [{target['coverage'][0]}, "
+            f"{target['coverage'][1]}], joint energy ratio "
+            + (f"<= {energy}" if energy is not None else "reported only")
+            + "."
+        )
+    lines += [
+        "",
+        "## Summary",
+        "",
+        "Each metric as `value (floor)`; the floor is a second simulator set against the "
+        "first, i.e. what a perfect model scores with these sample sizes.",
+        "",
+        *_markdown_table(_HEADER, _rows(results)),
+        "",
+    ]
+    failing = [r for r in results if r.get("failures")]
+    if failing:
+        lines += ["## Failures", ""]
+        for result in failing:
+            lines.append(f"- **{format_condition(result['condition'])}**")
+            lines += [f"  - {failure}" for failure in result["failures"]]
+        lines.append("")
+    boundary_rows = []
+    for result in results:
+        comparison = result["comparison"]
+        for key, entry in comparison.get("boundary", {}).items():
+            floor = comparison.get("boundary_floor", {}).get(key, {})
+            boundary_rows.append(
+                (
+                    format_condition(result["condition"]),
+                    f"{key} = {entry['target']:.4g}",
+                    f"{_number(entry['mean'])} / {_number(entry['max'])}",
+                    f"{_number(floor.get('mean'))} / {_number(floor.get('max'))}",
+                )
+            )
+    if boundary_rows:
+        lines += [
+            "## Boundary conditions",
+            "",
+            "Relative error (mean / max over samples) of the boundary value, or of the "
+            "boundary derivative times the domain length, over the channel's overall std.",
+            "",
+            *_markdown_table(("condition", "constraint", "model", "simulator"), boundary_rows),
+            "",
+        ]
+    figure_lines = []
+    for result in results:
+        for figure in result.get("figures", []):
+            caption = format_condition(result["condition"])
+            figure_lines += [f"### {caption}", "", f"![{caption}]({figure})", ""]
+    if figure_lines:
+        lines += ["## Figures", "", *figure_lines]
+    lines += [
+        "## Metadata",
+        "",
+        "```json",
+        json.dumps(
+            {"metadata": document["metadata"], "provenance": document["provenance"]},
+            indent=2,
+            sort_keys=True,
+        ),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(
+    out_dir: str | Path,
+    results: list[dict[str, Any]],
+    *,
+    title: str,
+    metadata: Mapping[str, Any],
+) -> tuple[Path, Path]:
+    """Write ``report.json`` and ``report.md`` into ``out_dir`` atomically.
+
+    results: one ``evaluation_result`` dict per condition (figure paths relative to
+    ``out_dir``; absolute paths are made relative when possible); metadata: the run's
+    configuration, seeds, checkpoint, etc. The JSON holds {"title", "metadata",
+    "provenance", "results"}; provenance (version, git revision, time) is added here.
+    Returns (json_path, markdown_path).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cleaned = []
+    for result in results:
+        result = dict(result)
+        figures = []
+        for figure in result.get("figures", []):
+            figure = Path(figure)
+            if figure.is_absolute():
+                figure = Path(os.path.relpath(figure, out_dir))
+            figures.append(figure.as_posix())
+        result["figures"] = figures
+        cleaned.append(to_jsonable(result))
+    document = {
+        "title": title,
+        "metadata": to_jsonable(dict(metadata)),
+        "provenance": provenance(),
+        "results": cleaned,
+    }
+    json_path = out_dir / "report.json"
+    markdown_path = out_dir / "report.md"
+    atomic_write_text(json_path, json.dumps(document, indent=2, allow_nan=False) + "\n")
+    atomic_write_text(markdown_path, _markdown(title, cleaned, document))
+    return json_path, markdown_path
