@@ -1,0 +1,479 @@
+"""Command line: ``scorepde simulate | ...``; thin, every command calls the library layers.
+
+Each command is a plain function registered on ``app``; heavy imports happen inside the
+command so that ``scorepde --help`` stays fast. Add a command with ``@app.command()``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from scorepde import __version__
+
+app = typer.Typer(
+    name="scorepde",
+    help="Learn distributions of PDE solutions with conditional diffusion models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_H5_SUFFIXES = (".h5", ".hdf5")
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"scorepde {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version_callback,
+            is_eager=True,
+            help="Print the package version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Learn distributions of PDE solutions with conditional diffusion models."""
+
+
+def _known_problem(name: str) -> str:
+    from scorepde.problems import PROBLEMS
+
+    if name not in PROBLEMS:
+        raise typer.BadParameter(
+            f"{name!r} is not a known problem; expected one of {sorted(PROBLEMS)}"
+        )
+    return name
+
+
+def _h5_path(path: Path) -> Path:
+    if path.suffix.lower() not in _H5_SUFFIXES:
+        raise typer.BadParameter(
+            f"{str(path)!r} has suffix {path.suffix!r}; expected one of {list(_H5_SUFFIXES)}"
+        )
+    return path
+
+
+def _at_least_one(value: int) -> int:
+    if value < 1:
+        raise typer.BadParameter(f"{value} is not allowed; expected an integer >= 1")
+    return value
+
+
+def _split(value: str) -> str:
+    from scorepde.data.campaign import SPLITS
+
+    if value not in SPLITS:
+        raise typer.BadParameter(f"{value!r} is not allowed; expected one of {list(SPLITS)}")
+    return value
+
+
+def _design(value: str) -> str:
+    from scorepde.data.design import DESIGNS
+
+    if value not in DESIGNS:
+        raise typer.BadParameter(f"{value!r} is not allowed; expected one of {list(DESIGNS)}")
+    return value
+
+
+def _seed(value: int) -> int:
+    if not 0 <= value < 2**32:
+        raise typer.BadParameter(f"{value} is not allowed; expected an integer in [0, 2**32)")
+    return value
+
+
+def _plot_dataset(out: Path) -> list[Path]:
+    """``<stem>_fields.png`` (a few fields and their latent field) and ``<stem>_band.png``
+    (mean and 95 % band of the fields of the first design point)."""
+    import numpy as np
+
+    from scorepde.data.schema import group_by_condition, read_dataset
+    from scorepde.evaluation.plots import plot_mean_band, plot_sample_fields
+
+    data = read_dataset(out)
+    groups = group_by_condition(data)
+    first_of_each = np.array([indices[0] for indices in groups.values()])[:5]
+    fields_png = plot_sample_fields(
+        data.fields[first_of_each],
+        data.latent[first_of_each],
+        data.grid,
+        data.channels,
+        out.with_name(f"{out.stem}_fields.png"),
+        latent_name=data.latent_name,
+        channel_units=data.channel_units,
+        title=f"{len(first_of_each)} fields (one per design point) and their {data.latent_name}",
+    )
+    index, members = next(iter(groups.items()))
+    values = ", ".join(
+        f"{name}={value:.4g} {unit}"
+        for name, value, unit in zip(
+            data.condition_names, data.conditions[members[0]], data.condition_units, strict=True
+        )
+    )
+    band_png = plot_mean_band(
+        {"simulator": data.fields[members]},
+        data.grid,
+        data.channels,
+        out.with_name(f"{out.stem}_band.png"),
+        channel_units=data.channel_units,
+        title=f"design point {index}: {values}",
+    )
+    return [fields_png, band_png]
+
+
+@app.command()
+def simulate(
+    problem: Annotated[
+        str,
+        typer.Argument(callback=_known_problem, help="Problem to simulate (e.g. 'battery')."),
+    ] = "battery",
+    conditions: Annotated[
+        int,
+        typer.Option(
+            "--conditions",
+            callback=_at_least_one,
+            help="Number of design points (conditions). The seed recipe uses 250.",
+        ),
+    ] = 100,
+    per_condition: Annotated[
+        int,
+        typer.Option(
+            "--per-condition",
+            callback=_at_least_one,
+            help="Latent draws (fields) per condition. The seed recipe uses 100.",
+        ),
+    ] = 100,
+    seed: Annotated[
+        int, typer.Option("--seed", callback=_seed, help="Seed of the design and all draws.")
+    ] = 0,
+    out: Annotated[
+        Path, typer.Option("--out", callback=_h5_path, help="Output HDF5 file (.h5/.hdf5).")
+    ] = Path("runs/battery/train.h5"),
+    split: Annotated[
+        str,
+        typer.Option(
+            "--split",
+            callback=_split,
+            help="train | test | validation: each split has its own conditions.",
+        ),
+    ] = "train",
+    design: Annotated[
+        str,
+        typer.Option(
+            "--design", callback=_design, help="sobol (scrambled Sobol) | lhs (Latin hypercube)."
+        ),
+    ] = "sobol",
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", callback=_at_least_one, help="Processes (the data do not depend on it)."
+        ),
+    ] = 1,
+    chunk_conditions: Annotated[
+        int,
+        typer.Option(
+            "--chunk-conditions",
+            callback=_at_least_one,
+            help="Conditions per saved chunk (the unit of resuming; the data do not depend on it).",
+        ),
+    ] = 20,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite", help="Replace an existing output or parts folder of another config."
+        ),
+    ] = False,
+    plot: Annotated[
+        bool,
+        typer.Option("--plot/--no-plot", help="Write <stem>_fields.png and <stem>_band.png."),
+    ] = True,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", help="No progress bar, status lines or summary.")
+    ] = False,
+) -> None:
+    """Simulate fields over a design of conditions into one HDF5 file.
+
+    Quick default: 100 conditions x 100 draws = 10,000 fields.
+    Full seed recipe: --conditions 250 (250 x 100 = 25,000 fields).
+    A rerun with the same settings resumes from the finished chunks in OUT.parts/.
+    """
+    from scorepde.data.campaign import CampaignError, SimulationConfig, simulate_campaign
+
+    config = SimulationConfig(
+        problem=problem,
+        n_conditions=conditions,
+        per_condition=per_condition,
+        seed=seed,
+        split=split,
+        design=design,
+        chunk_conditions=chunk_conditions,
+        workers=workers,
+    )
+    start = time.perf_counter()
+    try:
+        path = simulate_campaign(config, out, overwrite=overwrite, progress=not quiet)
+    except CampaignError as error:
+        typer.echo(f"Error: {error}", err=True)
+        raise typer.Exit(code=2) from error
+    elapsed = time.perf_counter() - start
+    pictures = _plot_dataset(path) if plot else []
+    if not quiet:
+        typer.echo(
+            f"{config.n_fields} fields ({conditions} conditions x {per_condition} draws, "
+            f"split {split}, seed {seed}) -> {path} in {elapsed:.1f} s"
+        )
+        for picture in pictures:
+            typer.echo(f"figure: {picture}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
+
+
+# ----------------------------------------------------------------------------- model commands
+
+
+def _recipe(name_or_path: str):
+    from scorepde.configuration import ConfigError
+    from scorepde.recipes import load_recipe
+
+    try:
+        return load_recipe(name_or_path)
+    except (ConfigError, FileNotFoundError) as error:
+        raise typer.BadParameter(str(error), param_hint="RECIPE") from error
+
+
+def _load_model(path: Path):
+    from scorepde.pipeline import load_model
+    from scorepde.training.checkpoint import CheckpointError
+
+    try:
+        return load_model(path)
+    except (CheckpointError, FileNotFoundError, ValueError) as error:
+        raise typer.BadParameter(str(error), param_hint="CHECKPOINT") from error
+
+
+@app.command()
+def train(
+    recipe: Annotated[
+        str,
+        typer.Argument(help="Recipe name (battery-quick, battery-seed) or a recipe .yaml path."),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Run folder (data/, training/, model/).")
+    ] = Path("runs/train"),
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Training HDF5; default: simulate the recipe's design into OUT/data/train.h5.",
+        ),
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", help="Override the recipe's number of epochs.")
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="auto, cpu, cuda, cuda:1, ...")
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume/--no-resume", help="Continue from the latest checkpoint in OUT."),
+    ] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Train a conditional score model from a recipe; exports OUT/model."""
+    from scorepde import pipeline
+
+    config = _recipe(recipe)
+    changes = {}
+    if epochs is not None:
+        changes["epochs"] = _at_least_one(epochs)
+    if device is not None:
+        changes["device"] = device
+    if changes:
+        config.training = config.training.replace(**changes)
+    if data is None:
+        data = pipeline.simulate(config.data.train, out / "data" / "train.h5", progress=not quiet)
+    _, result = pipeline.train(config, data, out, resume=resume, progress=not quiet)
+    typer.echo(
+        f"trained {result.epochs_done} epochs in {result.wall_time:.0f} s "
+        f"({result.samples_per_second:.0f} samples/s); model: {out / 'model'}"
+    )
+
+
+def _conditions(
+    model: Any, U0: float | None, length: float | None, F_right: float | None, condition: list[str]
+) -> list[float]:
+    given: dict[str, float] = {}
+    for name, value in (("U0", U0), ("l", length), ("F_right", F_right)):
+        if value is not None:
+            given[name] = value
+    for item in condition:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--condition")
+        try:
+            given[name.strip()] = float(value)
+        except ValueError as error:
+            raise typer.BadParameter(
+                f"{item!r}: {value!r} is not a number", param_hint="--condition"
+            ) from error
+    names = list(model.condition_names)
+    unknown = sorted(set(given) - set(names))
+    missing = [n for n in names if n not in given]
+    if unknown or missing:
+        raise typer.BadParameter(
+            f"the model is conditioned on {names}; missing {missing}, unknown {unknown}",
+            param_hint="conditions",
+        )
+    return [given[n] for n in names]
+
+
+@app.command()
+def sample(
+    checkpoint: Annotated[
+        Path, typer.Argument(help="Model folder, checkpoint folder or run folder.")
+    ],
+    U0: Annotated[float | None, typer.Option("--U0", help="Equilibrium potential U0 [V].")] = None,
+    length: Annotated[
+        float | None, typer.Option("--l", help="Correlation length l, in units of L.")
+    ] = None,
+    F_right: Annotated[
+        float | None, typer.Option("--F-right", help="Current at x = L [A/m^2].")
+    ] = None,
+    condition: Annotated[
+        list[str],
+        typer.Option("--condition", "-c", help="Any condition as NAME=VALUE (repeatable)."),
+    ] = [],  # noqa: B006
+    n: Annotated[int, typer.Option("-n", "--n", help="Number of samples.")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="First per-sample seed.")] = 0,
+    sampler: Annotated[
+        str, typer.Option("--sampler", help="euler_maruyama, predictor_corrector or ode_heun.")
+    ] = "euler_maruyama",
+    steps: Annotated[int, typer.Option("--steps", help="Sampler steps.")] = 100,
+    batch_size: Annotated[
+        int,
+        typer.Option("--batch-size", help="Samples per network batch (does not change results)."),
+    ] = 1000,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help=".npy (n, C, N) physical units, or .h5/.hdf5.")
+    ] = Path("samples.npy"),
+) -> None:
+    """Generate fields for given conditions (physical units) from a trained model."""
+    import numpy as np
+
+    from scorepde.fileio import atomic_save_npy
+    from scorepde.training.model import SAMPLERS
+
+    _at_least_one(n)
+    _at_least_one(steps)
+    if sampler not in SAMPLERS:
+        raise typer.BadParameter(
+            f"{sampler!r} is not a sampler; expected one of {sorted(SAMPLERS)}",
+            param_hint="--sampler",
+        )
+    if out.suffix.lower() not in (".npy", *_H5_SUFFIXES):
+        raise typer.BadParameter(
+            f"{str(out)!r}: expected a .npy, .h5 or .hdf5 file", param_hint="--out"
+        )
+    model = _load_model(checkpoint)
+    values = _conditions(model, U0, length, F_right, condition)
+    start = time.perf_counter()
+    fields = model.sample(values, n, sampler=sampler, steps=steps, seed=seed, batch_size=batch_size)
+    elapsed = time.perf_counter() - start
+    if out.suffix.lower() == ".npy":
+        atomic_save_npy(out, fields.astype(np.float64))
+    else:
+        from scorepde.pipeline import save_samples
+
+        save_samples(out, fields, model, values, sampler=sampler, steps=steps, seed=seed)
+    typer.echo(f"{n} samples {fields.shape} in {elapsed:.2f} s -> {out}")
+
+
+@app.command()
+def evaluate(
+    checkpoint: Annotated[
+        Path, typer.Argument(help="Model folder, checkpoint folder or run folder.")
+    ],
+    recipe: Annotated[
+        str | None,
+        typer.Option("--recipe", help="Take evaluation and sampling settings from this recipe."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Report folder (default: CHECKPOINT/../evaluation)."),
+    ] = None,
+    n_samples: Annotated[
+        int | None, typer.Option("--n-samples", help="Model and simulator samples per condition.")
+    ] = None,
+    sampler: Annotated[str | None, typer.Option("--sampler")] = None,
+    steps: Annotated[int | None, typer.Option("--steps")] = None,
+    targets: Annotated[str | None, typer.Option("--targets", help="quick or seed.")] = None,
+    test_data: Annotated[
+        Path | None, typer.Option("--test-data", help="HDF5 test design for held-out conditions.")
+    ] = None,
+) -> None:
+    """Compare model samples with fresh simulator samples; print the table, write the report."""
+    import dataclasses
+
+    from scorepde import pipeline
+
+    model = _load_model(checkpoint)
+    config = _recipe(recipe) if recipe else None
+    evaluation = config.evaluation if config else pipeline.EvaluationConfig()
+    sampling = config.sampling if config else pipeline.SamplingConfig()
+    if n_samples is not None:
+        evaluation = dataclasses.replace(evaluation, n_samples=n_samples)
+    if targets is not None:
+        evaluation = dataclasses.replace(evaluation, targets=targets)
+    if sampler is not None:
+        sampling = dataclasses.replace(sampling, sampler=sampler)
+    if steps is not None:
+        sampling = dataclasses.replace(sampling, steps=_at_least_one(steps))
+    if test_data is None:
+        candidate = checkpoint / "data" / "test.h5"
+        sibling = checkpoint.parent / "data" / "test.h5"
+        test_data = candidate if candidate.is_file() else sibling if sibling.is_file() else None
+    if out is None:
+        out = (checkpoint if (checkpoint / "model").is_dir() else checkpoint.parent) / "evaluation"
+    try:
+        results, report = pipeline.evaluate(
+            model, out, evaluation=evaluation, sampling=sampling, test_data=test_data
+        )
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+    failed = sum(not r["passed"] for r in results)
+    typer.echo(f"{len(results) - failed}/{len(results)} conditions pass; report: {report}")
+
+
+@app.command()
+def run(
+    recipe: Annotated[
+        str,
+        typer.Argument(help="Recipe name (battery-quick, battery-seed) or a recipe .yaml path."),
+    ] = "battery-quick",
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Run folder (default: runs/RECIPE).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume/--no-resume", help="Continue an interrupted run in OUT.")
+    ] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """The whole pipeline: simulate, train, sample, evaluate, report, in one folder."""
+    from scorepde import pipeline
+
+    config = _recipe(recipe)
+    out = out or Path("runs") / config.name
+    report = pipeline.run(config, out, resume=resume, progress=not quiet)
+    typer.echo(f"report: {report}")

@@ -1,0 +1,535 @@
+"""Simulation campaigns: design of conditions -> simulator -> one HDF5 file; chunked, resumable.
+
+Seeding (results do not depend on chunking, resuming or the number of workers):
+
+- ``split_key = SPLITS[split]`` (train 1, test 2, validation 3);
+- the design of conditions is drawn from ``SeedSequence([seed, split_key, DESIGN_STREAM])``, so
+  the train and test splits of one seed never share conditions;
+- the latent draws of design point ``i`` come from
+  ``np.random.default_rng(SeedSequence([seed, split_key, i]))`` and nothing else.
+
+Nothing is lost: the conditions are processed in chunks of ``chunk_conditions``; each finished
+chunk is saved atomically as ``OUT.parts/chunk_00000.npz`` beside a ``manifest.json`` (the
+config, the problem's attributes and the design) that is written before any chunk. A rerun
+with the same config skips finished chunks; a different config is refused (use ``overwrite``);
+an unreadable chunk is reported and simulated again. When all chunks are done the HDF5 file is
+written atomically and the parts folder removed.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import multiprocessing
+import shutil
+import sys
+import warnings
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from scorepde.configuration import ConfigError, from_dict, to_dict
+from scorepde.fileio import atomic_path, atomic_write_text
+from scorepde.problems import PROBLEMS, Problem, get_problem
+
+__all__ = [
+    "DESIGN_STREAM",
+    "SPLITS",
+    "CampaignError",
+    "SimulationConfig",
+    "condition_seed",
+    "config_from_attributes",
+    "design_seed",
+    "parts_folder",
+    "problem_from_config",
+    "simulate_campaign",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Split name -> the integer that enters every seed of that split.
+SPLITS: dict[str, int] = {"train": 1, "test": 2, "validation": 3}
+
+#: Third word of the design's seed; no design-point index reaches it (n_conditions < 2**32 - 1).
+DESIGN_STREAM = 2**32 - 1
+
+_MANIFEST_FORMAT = "scorepde.campaign_parts/1"
+_MANIFEST = "manifest.json"
+_MAX_SEED = 2**32
+
+
+class CampaignError(ValueError):
+    """A campaign cannot proceed as asked (conflicting existing output or parts folder)."""
+
+
+@dataclass
+class SimulationConfig:
+    """What to simulate: the recipe of one data set (round-trips through YAML).
+
+    Attributes:
+        problem: registry name (``scorepde.problems.PROBLEMS``).
+        n_conditions: number of design points ``M``, >= 1.
+        per_condition: latent draws per design point, >= 1 (``n = M * per_condition`` fields).
+        seed: integer in ``[0, 2**32)``; see the module docstring for the seeding scheme.
+        split: one of ``SPLITS`` (``"train"``, ``"test"``, ``"validation"``).
+        design: ``"sobol"`` (scrambled Sobol) or ``"lhs"`` (Latin hypercube).
+        chunk_conditions: design points per saved chunk, >= 1 (does not change the data).
+        workers: processes, >= 1 (does not change the data).
+        problem_options: keyword arguments of the problem (battery: ``params``, ``kernel``,
+            ``variance``).
+    """
+
+    problem: str = "battery"
+    n_conditions: int = 100
+    per_condition: int = 100
+    seed: int = 0
+    split: str = "train"
+    design: str = "sobol"
+    chunk_conditions: int = 20
+    workers: int = 1
+    problem_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first bad field, its value and what is allowed."""
+        from scorepde.data.design import DESIGNS
+
+        def integer(name: str, low: int, high: int | None = None) -> None:
+            value = getattr(self, name)
+            ok = isinstance(value, int | np.integer) and not isinstance(value, bool)
+            ok = ok and value >= low and (high is None or value < high)
+            if not ok:
+                bound = f"in [{low}, {high})" if high is not None else f">= {low}"
+                raise ValueError(
+                    f"SimulationConfig.{name} = {value!r} is not allowed; "
+                    f"expected an integer {bound}"
+                )
+
+        if self.problem not in PROBLEMS:
+            raise ValueError(
+                f"SimulationConfig.problem = {self.problem!r} is not known; expected one of "
+                f"{sorted(PROBLEMS)}"
+            )
+        integer("n_conditions", 1, DESIGN_STREAM)
+        integer("per_condition", 1)
+        integer("seed", 0, _MAX_SEED)
+        integer("chunk_conditions", 1)
+        integer("workers", 1)
+        if self.split not in SPLITS:
+            raise ValueError(
+                f"SimulationConfig.split = {self.split!r} is not allowed; "
+                f"expected one of {list(SPLITS)}"
+            )
+        if self.design not in DESIGNS:
+            raise ValueError(
+                f"SimulationConfig.design = {self.design!r} is not allowed; "
+                f"expected one of {list(DESIGNS)}"
+            )
+        if not isinstance(self.problem_options, dict):
+            raise ValueError(
+                f"SimulationConfig.problem_options = {self.problem_options!r} is not allowed; "
+                "expected a mapping of keyword arguments"
+            )
+
+    @property
+    def n_chunks(self) -> int:
+        """Number of chunks ``ceil(n_conditions / chunk_conditions)``."""
+        return math.ceil(self.n_conditions / self.chunk_conditions)
+
+    @property
+    def n_fields(self) -> int:
+        """Number of fields ``n_conditions * per_condition``."""
+        return self.n_conditions * self.per_condition
+
+
+# ----------------------------------------------------------------------------- seeds
+def design_seed(seed: int, split: str) -> np.random.SeedSequence:
+    """The seed of the design of conditions of ``(seed, split)``."""
+    return np.random.SeedSequence([int(seed), _split_key(split), DESIGN_STREAM])
+
+
+def condition_seed(seed: int, split: str, index: int) -> np.random.SeedSequence:
+    """The seed of the latent draws of design point ``index`` of ``(seed, split)``."""
+    return np.random.SeedSequence([int(seed), _split_key(split), int(index)])
+
+
+def _split_key(split: str) -> int:
+    if split not in SPLITS:
+        raise ValueError(f"split = {split!r} is not allowed; expected one of {list(SPLITS)}")
+    return SPLITS[split]
+
+
+# ----------------------------------------------------------------------------- problems
+def problem_from_config(config: SimulationConfig) -> Problem:
+    """The problem a config simulates (``get_problem(config.problem, **problem_options)``)."""
+    return get_problem(config.problem, **config.problem_options)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_problem(name: str, options_json: str) -> Problem:
+    return get_problem(name, **json.loads(options_json))
+
+
+def config_from_attributes(attrs: dict[str, Any]) -> SimulationConfig:
+    """The :class:`SimulationConfig` stored (as YAML) in a data set's ``config`` attribute."""
+    if "config" not in attrs:
+        raise CampaignError("the data set has no 'config' attribute (not made by a campaign?)")
+    try:
+        return from_dict(SimulationConfig, yaml.safe_load(attrs["config"]) or {})
+    except (ConfigError, yaml.YAMLError) as error:
+        raise CampaignError(f"the stored config cannot be read: {error}") from error
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(
+        json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v))
+    )
+
+
+def _identity(config: SimulationConfig, problem: Problem) -> dict[str, Any]:
+    """What determines the data: not ``workers`` nor ``chunk_conditions``; the problem by its
+    canonical attributes (so ``problem_options={}`` equals spelling out the defaults)."""
+    keys = ("problem", "n_conditions", "per_condition", "seed", "split", "design")
+    out = {key: getattr(config, key) for key in keys}
+    out["problem_attributes"] = problem.attributes()
+    return _jsonable(out)
+
+
+def _differences(
+    existing: dict[str, Any], requested: dict[str, Any], prefix: str = ""
+) -> list[str]:
+    lines = []
+    for key in sorted(set(existing) | set(requested)):
+        old, new = existing.get(key, "<absent>"), requested.get(key, "<absent>")
+        if isinstance(old, dict) and isinstance(new, dict):
+            lines += _differences(old, new, f"{prefix}{key}.")
+        elif old != new:
+            lines.append(f"{prefix}{key}: {old!r} there, {new!r} requested")
+    return lines
+
+
+# ----------------------------------------------------------------------------- parts folder
+def parts_folder(out: str | Path) -> Path:
+    """The folder of finished chunks of a campaign writing ``out``: ``OUT.parts`` beside it."""
+    out = Path(out)
+    return out.with_name(out.name + ".parts")
+
+
+def _shard_path(parts: Path, chunk: int) -> Path:
+    return parts / f"chunk_{chunk:05d}.npz"
+
+
+def _chunk_range(config: SimulationConfig, chunk: int) -> tuple[int, int]:
+    start = chunk * config.chunk_conditions
+    return start, min(start + config.chunk_conditions, config.n_conditions)
+
+
+@dataclass(frozen=True)
+class _ChunkTask:
+    """Everything a (possibly separate) process needs to simulate and save one chunk."""
+
+    problem: str
+    options_json: str
+    seed: int
+    split: str
+    start: int
+    design_rows: np.ndarray
+    per_condition: int
+    shard: Path
+
+
+def _run_chunk(task: _ChunkTask) -> Path:
+    """Simulate one chunk and save it atomically as ``.npz``; returns the shard path."""
+    problem = _cached_problem(task.problem, task.options_json)
+    indices = np.arange(task.start, task.start + len(task.design_rows))
+    rngs = [np.random.default_rng(condition_seed(task.seed, task.split, i)) for i in indices]
+    result = problem.simulate(task.design_rows, task.per_condition, rngs)
+    with atomic_path(task.shard, suffix=".npz") as tmp:
+        np.savez(
+            tmp,
+            fields=result["fields"],
+            latent=result["latent"],
+            conditions=result["conditions"],
+            condition_index=np.repeat(indices, task.per_condition).astype(np.int64),
+        )
+    return task.shard
+
+
+def _load_shard(path: Path, task: _ChunkTask, problem: Problem) -> dict[str, np.ndarray]:
+    """Read and check one shard; ``ValueError``/``OSError`` if it is not what ``task`` makes."""
+    m = len(task.design_rows) * task.per_condition
+    expected = {
+        "fields": (m, len(problem.channels), problem.n_points),
+        "latent": (m, problem.n_points),
+        "conditions": (m, len(problem.conditions)),
+        "condition_index": (m,),
+    }
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in expected}
+    for key, shape in expected.items():
+        if arrays[key].shape != shape:
+            raise ValueError(f"{key} has shape {arrays[key].shape}, expected {shape}")
+    indices = np.arange(task.start, task.start + len(task.design_rows))
+    if not np.array_equal(arrays["condition_index"], np.repeat(indices, task.per_condition)):
+        raise ValueError("condition_index does not match the chunk")
+    if not np.array_equal(arrays["conditions"], np.repeat(task.design_rows, task.per_condition, 0)):
+        raise ValueError("conditions do not match the design")
+    if not all(np.all(np.isfinite(a)) for a in arrays.values()):
+        raise ValueError("non-finite values")
+    return arrays
+
+
+def _say(message: str, progress: bool) -> None:
+    logger.info(message)
+    if progress:
+        print(message, file=sys.stderr, flush=True)
+
+
+def _manifest(config: SimulationConfig, problem: Problem, design: np.ndarray) -> dict[str, Any]:
+    return {
+        "format": _MANIFEST_FORMAT,
+        "identity": _identity(config, problem),
+        "chunk_conditions": config.chunk_conditions,
+        "config": to_dict(config),
+        "design": design.tolist(),
+    }
+
+
+def _prepare_parts(
+    parts: Path, config: SimulationConfig, problem: Problem, overwrite: bool
+) -> np.ndarray:
+    """Create or check the parts folder; returns the design ``(M, k)`` to use."""
+    from scorepde.data.design import design_conditions
+
+    manifest_path = parts / _MANIFEST
+    if parts.exists():
+        existing = None
+        try:
+            existing = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            existing = None
+        same = (
+            isinstance(existing, dict)
+            and existing.get("format") == _MANIFEST_FORMAT
+            and existing.get("identity") == _identity(config, problem)
+            and existing.get("chunk_conditions") == config.chunk_conditions
+        )
+        if same:
+            design = np.asarray(existing["design"], dtype=float)
+            if design.shape == (config.n_conditions, len(problem.conditions)):
+                return design
+        if not overwrite:
+            if isinstance(existing, dict) and "identity" in existing:
+                diff = _differences(existing["identity"], _identity(config, problem))
+                if existing.get("chunk_conditions") != config.chunk_conditions:
+                    diff.append(
+                        f"chunk_conditions: {existing.get('chunk_conditions')!r} there, "
+                        f"{config.chunk_conditions!r} requested"
+                    )
+                what = "; ".join(diff) or "unreadable design"
+            else:
+                what = f"no readable {_MANIFEST}"
+            raise CampaignError(
+                f"{parts} holds chunks of a different campaign ({what}). Rerun with the same "
+                "settings to resume, or with --overwrite (overwrite=True) to discard them."
+            )
+        shutil.rmtree(parts)
+    design = design_conditions(
+        problem.conditions,
+        config.n_conditions,
+        design_seed(config.seed, config.split),
+        config.design,
+    )
+    parts.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(manifest_path, json.dumps(_manifest(config, problem, design), indent=1))
+    return design
+
+
+def _existing_output(out: Path, config: SimulationConfig, problem: Problem) -> bool:
+    """True if ``out`` is a complete data set of this config; error if it is another one."""
+    from scorepde.data.schema import DatasetError, read_attributes
+
+    try:
+        attrs = read_attributes(out)
+        stored = config_from_attributes(attrs)
+        stored_problem = problem_from_config(stored)
+    except (DatasetError, CampaignError, ValueError) as error:
+        raise CampaignError(
+            f"{out} exists and is not a data set this campaign can reuse ({error}); "
+            "use --overwrite (overwrite=True) to replace it"
+        ) from error
+    old, new = _identity(stored, stored_problem), _identity(config, problem)
+    if old != new:
+        diff = "; ".join(_differences(old, new))
+        raise CampaignError(
+            f"{out} exists with a different config ({diff}); use --overwrite (overwrite=True) "
+            "to replace it, or choose another --out"
+        )
+    return True
+
+
+# ----------------------------------------------------------------------------- the campaign
+def simulate_campaign(
+    config: SimulationConfig,
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Run (or resume) a simulation campaign and write one ``scorepde.fields/1`` HDF5 file.
+
+    Args:
+        config: the recipe; ``n_conditions * per_condition`` fields are simulated.
+        out: target ``.h5`` file. Finished chunks live in ``OUT.parts/`` until it is written.
+        overwrite: replace an existing output or parts folder made with a different config
+            (a parts folder with the same config is still resumed: same config, same data),
+            and regenerate an existing output with the same config.
+        progress: print status lines and a progress bar (tqdm, only on a terminal) to stderr.
+
+    Returns:
+        ``out`` as a ``Path``.
+
+    Raises:
+        CampaignError: ``out`` or its parts folder belongs to a different config and
+            ``overwrite`` is False.
+    """
+    config.validate()
+    out = Path(out)
+    parts = parts_folder(out)
+    problem = problem_from_config(config)
+    if out.exists() and not overwrite and _existing_output(out, config, problem):
+        _say(f"{out} is already complete for this config; nothing to do", progress)
+        if parts.exists():
+            shutil.rmtree(parts)
+        return out
+
+    design = _prepare_parts(parts, config, problem, overwrite)
+    options_json = json.dumps(_jsonable(config.problem_options), sort_keys=True)
+    tasks = []
+    for chunk in range(config.n_chunks):
+        start, stop = _chunk_range(config, chunk)
+        tasks.append(
+            _ChunkTask(
+                problem=config.problem,
+                options_json=options_json,
+                seed=config.seed,
+                split=config.split,
+                start=start,
+                design_rows=design[start:stop],
+                per_condition=config.per_condition,
+                shard=_shard_path(parts, chunk),
+            )
+        )
+
+    todo = []
+    for task in tasks:
+        if not task.shard.exists():
+            todo.append(task)
+            continue
+        try:
+            _load_shard(task.shard, task, problem)
+        except (OSError, ValueError, KeyError, EOFError) as error:
+            warnings.warn(
+                f"chunk file {task.shard} is unreadable ({error}); simulating it again",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            task.shard.unlink()
+            todo.append(task)
+    done = len(tasks) - len(todo)
+    if done:
+        _say(f"resuming: {done}/{len(tasks)} chunks done (in {parts})", progress)
+    _run_tasks(todo, config, total=len(tasks), done=done, progress=progress)
+
+    arrays = [_load_shard(task.shard, task, problem) for task in tasks]
+    _write_output(out, config, problem, arrays)
+    shutil.rmtree(parts)
+    return out
+
+
+def _run_tasks(
+    todo: list[_ChunkTask], config: SimulationConfig, *, total: int, done: int, progress: bool
+) -> None:
+    from tqdm.auto import tqdm
+
+    bar = tqdm(
+        total=total,
+        initial=done,
+        unit="chunk",
+        desc=f"simulate {config.problem}/{config.split}",
+        disable=None if progress else True,
+        file=sys.stderr,
+    )
+    try:
+        if config.workers == 1 or len(todo) <= 1:
+            for task in todo:
+                _run_chunk(task)
+                bar.update(1)
+            return
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(config.workers, len(todo)), mp_context=context) as pool:
+            pending = {pool.submit(_run_chunk, task) for task in todo}
+            try:
+                while pending:
+                    finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                    for future in finished:
+                        future.result()  # re-raises a worker's error
+                        bar.update(1)
+            except BaseException:
+                # chunks already running finish and are saved; queued ones are dropped
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+    finally:
+        bar.close()
+
+
+def _write_output(
+    out: Path,
+    config: SimulationConfig,
+    problem: Problem,
+    shards: list[dict[str, np.ndarray]],
+) -> None:
+    from scorepde.data.schema import write_dataset
+    from scorepde.provenance import provenance
+
+    fields = np.concatenate([s["fields"] for s in shards], axis=0)
+    arrays: dict[str, np.ndarray] = {
+        name: fields[:, ch] for ch, name in enumerate(problem.channels)
+    }
+    arrays[problem.latent_name] = np.concatenate([s["latent"] for s in shards], axis=0)
+    arrays["conditions"] = np.concatenate([s["conditions"] for s in shards], axis=0)
+    arrays["condition_index"] = np.concatenate([s["condition_index"] for s in shards], axis=0)
+    arrays["grid"] = np.asarray(problem.grid, dtype=float)
+    attrs: dict[str, Any] = dict(problem.attributes())
+    attrs.update(
+        {
+            "problem": problem.name,
+            "channels": list(problem.channels),
+            "channel_units": list(problem.channel_units),
+            "latent_name": problem.latent_name,
+            "latent_unit": problem.latent_unit,
+            "condition_names": list(problem.condition_names),
+            "condition_units": list(problem.condition_units),
+            "seed": config.seed,
+            "split": config.split,
+            "split_key": SPLITS[config.split],
+            "design": config.design,
+            "n_conditions": config.n_conditions,
+            "per_condition": config.per_condition,
+            "config": yaml.safe_dump(to_dict(config), sort_keys=False),
+            "seeding": (
+                "design: SeedSequence([seed, split_key, 2**32 - 1]); latent draws of design "
+                "point i: default_rng(SeedSequence([seed, split_key, i]))"
+            ),
+        }
+    )
+    attrs.update(provenance())
+    write_dataset(out, arrays, attrs)

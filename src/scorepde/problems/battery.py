@@ -1,0 +1,156 @@
+"""The 1-D porous battery electrode as a Problem.
+
+Conditions ``p = (U0, l, F_right)``:
+
+========  =======  ==============  ============================================================
+name      unit     design range    meaning
+========  =======  ==============  ============================================================
+U0        V        [-0.5, 0.5]     applied voltage offset
+l         L        [0.05, 0.5]     GP length scale of the porosity, in units of the electrode
+                                   thickness ``L`` (drawn log-uniformly)
+F_right   A/m^2    [0, 50]         current flux imposed at ``x = L``
+========  =======  ==============  ============================================================
+
+Latent field: porosity ``eps(x) = porosity_from_latent(g(x))`` with ``g`` a zero-mean GP of
+length scale ``l * L`` metres. Channels: electrolyte concentration ``c`` (mol/m^3) and the
+electrolyte potential ``phi`` (V, shifted so that ``phi(0) = 0``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from scorepde.physics.battery import solve_battery
+from scorepde.physics.parameters import BatteryParameters
+from scorepde.physics.random_fields import GaussianProcessSampler, porosity_from_latent
+from scorepde.problems.base import BoundaryCondition, ConditionSpec, Problem
+
+__all__ = ["BatteryProblem"]
+
+
+def _parameters(params: BatteryParameters | Mapping[str, Any] | None) -> BatteryParameters:
+    if params is None:
+        return BatteryParameters()
+    if isinstance(params, BatteryParameters):
+        return params
+    if isinstance(params, Mapping):
+        allowed = {item.name for item in dataclasses.fields(BatteryParameters)}
+        unknown = sorted(set(params) - allowed)
+        if unknown:
+            raise ValueError(f"params has unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+        return BatteryParameters(**dict(params))
+    raise TypeError(
+        "params must be a BatteryParameters or a mapping of its fields, "
+        f"got {type(params).__name__}"
+    )
+
+
+class BatteryProblem(Problem):
+    """Porous-electrode battery: porosity field -> (c, phi), conditioned on (U0, l, F_right).
+
+    Args:
+        params: the physical constants (a ``BatteryParameters`` or a mapping of its fields,
+            as found in YAML configs); defaults to ``BatteryParameters()``.
+        kernel: GP kernel of the latent field (see ``physics.random_fields.KERNELS``).
+        variance: marginal variance of the GP before the sigmoid porosity map (dimensionless).
+    """
+
+    name = "battery"
+    conditions = (
+        ConditionSpec("U0", "V", -0.5, 0.5, description="applied voltage offset"),
+        ConditionSpec(
+            "l",
+            "L",
+            0.05,
+            0.5,
+            log_scale=True,
+            description="porosity correlation length in units of the electrode thickness L",
+            physical_low=0.0,
+        ),
+        ConditionSpec("F_right", "A/m^2", 0.0, 50.0, description="current flux at x = L"),
+    )
+    channels = ("c", "phi")
+    channel_units = ("mol/m^3", "V")
+    latent_name = "porosity"
+    latent_unit = "1"
+
+    def __init__(
+        self,
+        params: BatteryParameters | Mapping[str, Any] | None = None,
+        kernel: str = "squared_exponential",
+        variance: float = 1.0,
+    ) -> None:
+        self.params = _parameters(params)
+        self.kernel = kernel
+        self.variance = float(variance)
+        self._grid = self.params.grid()
+        self._grid.setflags(write=False)
+        self._sampler = GaussianProcessSampler(self._grid, kernel=kernel, variance=self.variance)
+
+    @property
+    def grid(self) -> np.ndarray:
+        """Grid vertices ``x_i = i L / (N - 1)``: ``(N,)`` metres (read-only)."""
+        return self._grid
+
+    def options(self) -> dict[str, Any]:
+        """The constructor arguments as plain data (``get_problem("battery", **options)``)."""
+        return {
+            "params": self.params.as_attributes(),
+            "kernel": self.kernel,
+            "variance": self.variance,
+        }
+
+    def attributes(self) -> dict[str, Any]:
+        """Flat HDF5-ready record: ``parameter.<name>`` values, ``parameter.<name>.unit``,
+        the GP kernel and variance, and the condition specs as JSON."""
+        out: dict[str, Any] = {"problem": self.name}
+        units = self.params.units()
+        for key, value in self.params.as_attributes().items():
+            out[f"parameter.{key}"] = value
+            out[f"parameter.{key}.unit"] = units[key]
+        out["latent.kernel"] = self.kernel
+        out["latent.variance"] = self.variance
+        out["latent.length_scale_unit"] = "L (condition l times parameter.length, metres)"
+        out["condition_specs"] = json.dumps([dataclasses.asdict(s) for s in self.conditions])
+        return out
+
+    def boundary_conditions(self) -> tuple[BoundaryCondition, ...]:
+        """``phi(0) = 0`` (the shift), ``dphi/dx(0) = 0``, ``c(L) = c_right``, ``dc/dx(0) = 0``.
+
+        The flux condition ``-k_eff(L) dphi/dx(L) = F_right`` depends on the condition and the
+        porosity at ``x = L``, so it is not listed as a fixed constraint.
+        """
+        return (
+            BoundaryCondition("phi", "dirichlet", "left", 0.0),
+            BoundaryCondition("phi", "neumann", "left", 0.0),
+            BoundaryCondition("c", "dirichlet", "right", float(self.params.c_right)),
+            BoundaryCondition("c", "neumann", "left", 0.0),
+        )
+
+    def seed_example_conditions(self) -> np.ndarray:
+        """The seed's showcase conditions: ``U0 = 0 V``, ``F_right = 25 A/m^2`` at
+        ``l = 0.05, 0.1, 0.25, 0.5`` L: ``(4, 3)``."""
+        lengths = np.array([0.05, 0.1, 0.25, 0.5])
+        return np.stack([np.zeros_like(lengths), lengths, np.full_like(lengths, 25.0)], axis=1)
+
+    def sample_latent(self, condition: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Porosity draws for one condition row ``(U0, l, F_right)``: ``(n, N)``, dimensionless.
+
+        GP of length scale ``l * L`` metres, mapped by ``porosity_from_latent`` into
+        ``[porosity_min, porosity_max]``.
+        """
+        length_scale = float(condition[1]) * self.params.length
+        gaussian = self._sampler.sample(length_scale, n, rng)
+        return porosity_from_latent(gaussian, self.params.porosity_min, self.params.porosity_max)
+
+    def solve(self, latent: np.ndarray, conditions: np.ndarray) -> np.ndarray:
+        """Porosity ``(B, N)`` and conditions ``(B, 3)`` -> ``(B, 2, N)``: ``c`` mol/m^3 and
+        ``phi`` V (shifted so ``phi[:, 0] = 0``), in one batched solve."""
+        conditions = np.asarray(conditions, dtype=float)
+        solution = solve_battery(latent, conditions[:, 0], conditions[:, 2], self.params)
+        return solution.as_channels()
