@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from scorepde.evaluation.compare import EvaluationTargets, check_targets
-from scorepde.evaluation.plots import plot_mean_band
 from scorepde.fileio import atomic_write_text
+from scorepde.plotting import plot_mean_band
 from scorepde.provenance import provenance
 
 __all__ = [

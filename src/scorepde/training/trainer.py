@@ -1,0 +1,638 @@
+"""The training loop: denoising score matching with Adam, a cosine schedule, EMA and checkpoints.
+
+One :class:`Trainer` trains one :class:`~scorepde.diffusion.preconditioning.ScoreModel` in one
+run folder::
+
+    run_dir/
+      history.csv        one row per epoch (epoch, step, train_loss, grad_norm, val_loss, lr,
+                         epoch_seconds, wall_seconds); appended and fsync'ed each epoch
+      history.png        training loss, gradient norm and validation loss per epoch
+      checkpoints/       see ``checkpoint.py``; ``latest`` names the newest one
+
+The data stay resident on the device. Every epoch draws a fresh permutation from a seeded
+generator and takes index slices of it as batches; the diffusion times and noise come from a
+second seeded generator on the device. Both generators, the optimiser, the scheduler, the EMA and
+the history are checkpointed, so an interrupted run resumed from its last checkpoint ends with
+the same weights as an uninterrupted one (bit-identical on CPU).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import csv
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from scorepde.configuration import to_dict
+from scorepde.diffusion.losses import dsm_loss
+from scorepde.diffusion.preconditioning import ScoreModel
+from scorepde.fileio import atomic_write_text
+from scorepde.training.checkpoint import (
+    CheckpointError,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from scorepde.training.config import (
+    TrainConfig,
+    resolve_autocast_dtype,
+    resolve_compile,
+    resolve_device,
+)
+from scorepde.training.ema import EMA
+from scorepde.training.model import ModelConfig, model_config_differences
+from scorepde.training.schedule import build_cosine_scheduler
+
+#: Columns of ``history.csv`` (and keys of ``TrainingResult.history``), in order.
+HISTORY_COLUMNS = (
+    "epoch",
+    "step",
+    "train_loss",
+    "grad_norm",
+    "val_loss",
+    "lr",
+    "epoch_seconds",
+    "wall_seconds",
+)
+#: Offsets added to ``TrainConfig.seed`` for the independent random streams.
+_PERMUTATION_STREAM, _NOISE_STREAM, _VALIDATION_STREAM = 0, 1, 2
+#: TrainConfig fields that may change between an interrupted run and its resumption without
+#: changing the result.
+_RESUME_SAFE_FIELDS = {
+    "epochs",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "num_threads",
+    "loss_read_every",
+    "val_every",
+    "val_batch_size",
+    "plot",
+    "compile",
+    "device",
+}
+
+
+@dataclass
+class TrainingResult:
+    """What :meth:`Trainer.fit` returns.
+
+    history: per-epoch columns (see :data:`HISTORY_COLUMNS`), including epochs of earlier
+    (resumed) sessions. epochs_done: epochs completed in total. best_val: lowest validation loss
+    (NaN without a validation set). wall_time: seconds spent in this call. samples_per_second:
+    training samples processed per second of optimisation in this call (excludes validation,
+    checkpoints and plots; NaN if no epoch ran). checkpoint: the newest checkpoint folder.
+    """
+
+    history: dict[str, list[float]]
+    epochs_done: int
+    best_val: float
+    wall_time: float
+    samples_per_second: float
+    checkpoint: Path | None = None
+
+
+class _CompiledNoisePredictor:
+    """``model`` with a ``torch.compile``'d ``predict_noise`` (what ``dsm_loss`` calls)."""
+
+    def __init__(self, model: ScoreModel) -> None:
+        self.process = model.process
+        self.predict_noise = torch.compile(model.predict_noise)
+
+
+class Trainer:
+    """Trains a score model with denoising score matching; see the module docstring.
+
+    Args:
+        model: the score model to train (moved to the configured device; trained in place).
+        config: the training recipe.
+        run_dir: folder for the history, plots and checkpoints (created).
+        metadata: saved with every checkpoint (e.g. ``{"problem": "battery",
+            "channel_names": [...], "condition_names": [...]}``); must be YAML-serialisable.
+        model_config: how ``model`` was built; defaults to ``model.model_config`` as set by
+            :func:`~scorepde.training.model.build_score_model`.
+        normaliser: ``FieldNormaliser`` of the training fields, saved with every checkpoint.
+        condition_encoder: ``ConditionEncoder`` of the conditions, saved with every checkpoint.
+    """
+
+    def __init__(
+        self,
+        model: ScoreModel,
+        config: TrainConfig,
+        run_dir: str | Path,
+        *,
+        metadata: dict[str, Any] | None = None,
+        model_config: ModelConfig | None = None,
+        normaliser: Any | None = None,
+        condition_encoder: Any | None = None,
+    ) -> None:
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+        model_config = model_config or getattr(model, "model_config", None)
+        if not isinstance(model_config, ModelConfig):
+            raise ValueError(
+                "Trainer needs the model's ModelConfig to write loadable checkpoints: build the "
+                "model with build_score_model(config) or pass model_config=..."
+            )
+        self.config = config
+        self.model_config = model_config
+        self.run_dir = Path(run_dir)
+        self.metadata = dict(metadata or {})
+        self.normaliser = normaliser
+        self.condition_encoder = condition_encoder
+        if config.num_threads is not None:
+            torch.set_num_threads(config.num_threads)
+        self.device = resolve_device(config.device)
+        self.autocast_dtype = resolve_autocast_dtype(config.precision, self.device)
+        self.use_compile = resolve_compile(config.compile, self.device)
+        self.model = model.to(self.device)
+        self.ema = EMA(self.model, config.ema_decay, warmup=config.ema_warmup)
+        self._ema_model = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(),
+            lr=config.learning_rate,
+            weight_decay=config.weight_decay,
+            fused=self.device.type == "cuda",
+        )
+        self.scheduler: torch.optim.lr_scheduler.LambdaLR | None = None
+        self.permutation_generator = torch.Generator(device="cpu")
+        self.permutation_generator.manual_seed(config.seed * 1000 + _PERMUTATION_STREAM)
+        self.noise_generator = torch.Generator(device=self.device)
+        self.noise_generator.manual_seed(config.seed * 1000 + _NOISE_STREAM)
+        self.epoch = 0
+        self.step = 0
+        self.history: dict[str, list[float]] = {name: [] for name in HISTORY_COLUMNS}
+        self._train_model: Any = self.model
+        self._data_summary: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """``run_dir / "checkpoints"``."""
+        return self.run_dir / "checkpoints"
+
+    def fit(
+        self,
+        x_train: Tensor,
+        cond_train: Tensor | None = None,
+        x_val: Tensor | None = None,
+        cond_val: Tensor | None = None,
+        *,
+        resume: bool = True,
+        progress: bool = True,
+        callback: Callable[[int, dict[str, float]], None] | None = None,
+    ) -> TrainingResult:
+        """Train for ``config.epochs`` epochs in all (continuing a checkpointed run if any).
+
+        Args:
+            x_train: normalised training fields ``(n, *shape)``, e.g. ``(n, C, N)``.
+            cond_train: encoded conditions ``(n, k)``, or None for an unconditional model.
+            x_val, cond_val: held-out validation set (same layout), or None.
+            resume: continue from ``run_dir/checkpoints/latest`` if it exists. With False, a
+                run_dir that already has checkpoints is an error (nothing is overwritten).
+            progress: show a tqdm bar (loss, validation loss, ETA).
+            callback: called after each epoch (after any checkpoint) with the epoch number
+                and that epoch's history row; an exception raised there stops training.
+
+        Returns:
+            :class:`TrainingResult`. Raises ``FloatingPointError`` naming the epoch when the
+            loss or gradient norm becomes non-finite (no checkpoint is written for that epoch).
+        """
+        start_time = time.perf_counter()
+        cfg = self.config
+        x_train, cond_train = self._check_data(x_train, cond_train, "train")
+        if x_val is not None:
+            x_val, cond_val = self._check_data(x_val, cond_val, "val")
+            if x_val.shape[1:] != x_train.shape[1:]:
+                raise ValueError(
+                    f"x_val samples have shape {tuple(x_val.shape[1:])}, x_train samples "
+                    f"{tuple(x_train.shape[1:])}; they must match"
+                )
+        elif cond_val is not None:
+            raise ValueError("cond_val was given without x_val")
+        n_train = x_train.shape[0]
+        batch_size = min(cfg.batch_size, n_train)
+        steps_per_epoch = math.ceil(n_train / batch_size)
+        total_steps = cfg.epochs * steps_per_epoch
+        self.scheduler = build_cosine_scheduler(
+            self.optimizer,
+            total_steps=total_steps,
+            learning_rate=cfg.learning_rate,
+            min_learning_rate=cfg.min_learning_rate,
+            warmup_steps=cfg.warmup_epochs * steps_per_epoch,
+        )
+        self.metadata.setdefault("sample_shape", list(x_train.shape[1:]))
+        self.metadata.setdefault("condition_dim", 0 if cond_train is None else cond_train.shape[1])
+        self._data_summary = {
+            "n_train": n_train,
+            "batch_size": batch_size,
+            "steps_per_epoch": steps_per_epoch,
+        }
+
+        resumed = False
+        latest = latest_checkpoint(self.run_dir) if resume else None
+        if latest is not None:
+            self._restore(latest)
+            resumed = True
+        elif not resume and latest_checkpoint(self.run_dir) is not None:
+            raise CheckpointError(
+                f"resume=False but {self.checkpoint_dir} already holds checkpoints (latest: "
+                f"{latest_checkpoint(self.run_dir)}); pass resume=True to continue that run, or "
+                "use a new run_dir (or delete the old checkpoints) to start afresh"
+            )
+        self._write_history_file()
+        self._train_model = _CompiledNoisePredictor(self.model) if self.use_compile else self.model
+
+        from tqdm.auto import tqdm
+
+        bar = tqdm(
+            total=cfg.epochs,
+            initial=self.epoch,
+            unit="epoch",
+            disable=not progress,
+            dynamic_ncols=True,
+            desc="training" + (" (resumed)" if resumed else ""),
+        )
+        train_seconds = 0.0
+        samples_done = 0
+        wall_before = self.history["wall_seconds"][-1] if self.history["wall_seconds"] else 0.0
+        best_val = _nanmin(self.history["val_loss"])
+        try:
+            while self.epoch < cfg.epochs:
+                epoch = self.epoch + 1
+                epoch_start = time.perf_counter()
+                train_loss, grad_norm, lr = self._train_epoch(
+                    epoch, x_train, cond_train, batch_size, bar
+                )
+                train_seconds += time.perf_counter() - epoch_start
+                samples_done += n_train
+                self.epoch = epoch
+                val_loss = math.nan
+                if x_val is not None and (epoch % cfg.val_every == 0 or epoch == cfg.epochs):
+                    val_loss = self.validation_loss(x_val, cond_val)
+                    if math.isnan(best_val) or val_loss < best_val:
+                        best_val = val_loss
+                row = {
+                    "epoch": epoch,
+                    "step": self.step,
+                    "train_loss": train_loss,
+                    "grad_norm": grad_norm,
+                    "val_loss": val_loss,
+                    "lr": lr,
+                    "epoch_seconds": time.perf_counter() - epoch_start,
+                    "wall_seconds": wall_before + time.perf_counter() - start_time,
+                }
+                self._append_history(row)
+                if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
+                    self.save_checkpoint()
+                    self.plot_history()
+                bar.update(1)
+                bar.set_postfix(_postfix(train_loss, val_loss), refresh=False)
+                if callback is not None:
+                    callback(epoch, row)
+        finally:
+            bar.close()
+        latest = latest_checkpoint(self.run_dir)
+        return TrainingResult(
+            history={k: list(v) for k, v in self.history.items()},
+            epochs_done=self.epoch,
+            best_val=best_val,
+            wall_time=time.perf_counter() - start_time,
+            samples_per_second=samples_done / train_seconds if train_seconds > 0 else math.nan,
+            checkpoint=latest,
+        )
+
+    @torch.no_grad()
+    def validation_loss(self, x_val: Tensor, cond_val: Tensor | None) -> float:
+        """Mean DSM loss of the EMA weights on ``(x_val, cond_val)``, comparable across epochs.
+
+        The diffusion times are a fixed stratified grid over ``[t_min, t_max]`` (one per sample,
+        in a fixed shuffled order) and the noise comes from a generator re-seeded on every call,
+        so only the weights change between evaluations.
+        """
+        self.ema.copy_to(self._ema_model)
+        process = self._ema_model.process
+        n_val = x_val.shape[0]
+        order = torch.randperm(
+            n_val,
+            generator=torch.Generator().manual_seed(self.config.seed * 1000 + _VALIDATION_STREAM),
+        )
+        fraction = (order.to(torch.float64) + 0.5) / n_val
+        times = (process.t_min + (process.t_max - process.t_min) * fraction).to(
+            device=x_val.device, dtype=x_val.dtype
+        )
+        generator = torch.Generator(device=x_val.device)
+        generator.manual_seed(self.config.seed * 1000 + _VALIDATION_STREAM)
+        batch = self.config.val_batch_size or self.config.batch_size
+        total = torch.zeros((), device=x_val.device, dtype=torch.float64)
+        for start in range(0, n_val, batch):
+            stop = min(start + batch, n_val)
+            with self._autocast():
+                losses = dsm_loss(
+                    self._ema_model,
+                    x_val[start:stop],
+                    None if cond_val is None else cond_val[start:stop],
+                    generator=generator,
+                    t=times[start:stop],
+                )
+            total += losses.double().sum()
+        return float(total) / n_val
+
+    def save_checkpoint(self) -> Path:
+        """Write a checkpoint for the current epoch (see ``checkpoint.py``); returns its folder."""
+        return save_checkpoint(
+            self.run_dir,
+            self.epoch,
+            model=self.model,
+            ema=self.ema,
+            model_config=self.model_config,
+            train_config=self.config,
+            metadata=self._full_metadata(),
+            normaliser=self.normaliser,
+            trainer_state=self._trainer_state(),
+            keep=self.config.keep_checkpoints,
+        )
+
+    def plot_history(self) -> Path | None:
+        """Write ``run_dir/history.png`` (train loss, gradient norm, validation loss); None if
+        plotting is off or nothing was recorded yet."""
+        if not self.config.plot or not self.history["epoch"]:
+            return None
+        from scorepde.plotting import plot_training_history
+
+        curves = {
+            "epoch": self.history["epoch"],
+            "train_loss": self.history["train_loss"],
+            "grad_norm": self.history["grad_norm"],
+        }
+        if any(math.isfinite(v) for v in self.history["val_loss"]):
+            curves["val_loss"] = self.history["val_loss"]
+        return plot_training_history(
+            curves, self.run_dir / "history.png", title=self.metadata.get("problem")
+        )
+
+    def averaged_model(self) -> ScoreModel:
+        """A copy of the model holding the EMA weights (eval mode, no gradients)."""
+        self.ema.copy_to(self._ema_model)
+        return self._ema_model
+
+    # ------------------------------------------------------------------ the epoch
+
+    def _autocast(self) -> Any:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+
+    def _train_epoch(
+        self, epoch: int, x: Tensor, cond: Tensor | None, batch_size: int, bar: Any
+    ) -> tuple[float, float, float]:
+        """One pass over the data; returns (mean loss, mean pre-clip gradient norm, last lr)."""
+        cfg = self.config
+        assert self.scheduler is not None
+        self.model.train()
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        n = x.shape[0]
+        permutation = torch.randperm(n, generator=self.permutation_generator).to(x.device)
+        loss_sum = torch.zeros((), device=x.device, dtype=torch.float32)
+        grad_sum = torch.zeros((), device=x.device, dtype=torch.float32)
+        steps = 0
+        lr = self.optimizer.param_groups[0]["lr"]
+        for start in range(0, n, batch_size):
+            index = permutation[start : start + batch_size]
+            x_batch = x.index_select(0, index)
+            cond_batch = None if cond is None else cond.index_select(0, index)
+            with self._autocast():
+                loss = (
+                    dsm_loss(self._train_model, x_batch, cond_batch, generator=self.noise_generator)
+                    .float()
+                    .mean()
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = _clip_gradients(params, cfg.grad_clip)
+            lr = self.optimizer.param_groups[0]["lr"]
+            self.optimizer.step()
+            self.scheduler.step()
+            self.ema.update(self.model)
+            self.step += 1
+            steps += 1
+            loss_sum += loss.detach()
+            grad_sum += grad_norm.detach().float()
+            if steps % cfg.loss_read_every == 0:
+                running = float(loss_sum) / steps
+                self._check_finite(running, float(grad_sum), epoch)
+                bar.set_postfix(_postfix(running, math.nan), refresh=False)
+        train_loss = float(loss_sum) / steps
+        grad_norm_mean = float(grad_sum) / steps
+        self._check_finite(train_loss, grad_norm_mean, epoch)
+        return train_loss, grad_norm_mean, float(lr)
+
+    def _check_finite(self, loss: float, grad_norm: float, epoch: int) -> None:
+        if math.isfinite(loss) and math.isfinite(grad_norm):
+            return
+        latest = latest_checkpoint(self.run_dir)
+        raise FloatingPointError(
+            f"training diverged at epoch {epoch} (step {self.step}): mean loss {loss!r}, "
+            f"gradient norm {grad_norm!r}. Nothing was saved for this epoch; the last good "
+            f"checkpoint is {latest or 'none'}. Lower learning_rate, keep grad_clip > 0, or "
+            "check the data for extreme values."
+        )
+
+    def _check_data(
+        self, x: Tensor, cond: Tensor | None, which: str
+    ) -> tuple[Tensor, Tensor | None]:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"x_{which} must be a torch.Tensor, got {type(x).__name__}")
+        if x.ndim < 2 or x.shape[0] < 1:
+            raise ValueError(f"x_{which} has shape {tuple(x.shape)}; expected (n >= 1, *shape)")
+        x = x.to(self.device, torch.float32).contiguous()
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError(f"x_{which} contains non-finite values")
+        if cond is not None:
+            if not isinstance(cond, Tensor):
+                raise TypeError(f"cond_{which} must be a torch.Tensor or None, got {type(cond)}")
+            if cond.ndim != 2 or cond.shape[0] != x.shape[0]:
+                raise ValueError(
+                    f"cond_{which} has shape {tuple(cond.shape)}; expected ({x.shape[0]}, k)"
+                )
+            cond = cond.to(self.device, torch.float32).contiguous()
+            if not bool(torch.isfinite(cond).all()):
+                raise ValueError(f"cond_{which} contains non-finite values")
+        return x, cond
+
+    # ------------------------------------------------------------------ state
+
+    def _full_metadata(self) -> dict[str, Any]:
+        metadata = dict(self.metadata)
+        if self.condition_encoder is not None:
+            encoder = self.condition_encoder
+            metadata["condition_encoder"] = (
+                encoder if isinstance(encoder, dict) else encoder.to_dict()
+            )
+        return metadata
+
+    def _trainer_state(self) -> dict[str, Any]:
+        if self.scheduler is None:
+            raise RuntimeError("nothing to checkpoint before fit() has set up the schedule")
+        rng: dict[str, Any] = {
+            "torch_cpu": torch.get_rng_state(),
+            "permutation": self.permutation_generator.get_state(),
+            "noise": self.noise_generator.get_state(),
+        }
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            rng["torch_cuda"] = torch.cuda.get_rng_state_all()
+        return {
+            "epoch": self.epoch,
+            "step": self.step,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "ema": {
+                "num_updates": self.ema.num_updates,
+                "decay": self.ema.decay,
+                "warmup": self.ema.warmup,
+            },
+            "rng": rng,
+            "history": {k: list(map(float, v)) for k, v in self.history.items()},
+            "data": dict(self._data_summary),
+        }
+
+    def _restore(self, folder: Path) -> None:
+        """Load weights, EMA, optimiser, scheduler, generators and history from ``folder``."""
+        loaded = load_checkpoint(folder, map_location=self.device)
+        differences = model_config_differences(loaded.model_config, self.model_config)
+        if differences:
+            raise CheckpointError(
+                f"checkpoint {folder} was written for a different model config "
+                f"({'; '.join(differences[:5])}); train it in another run_dir"
+            )
+        saved_train = to_dict(loaded.train_config)
+        current_train = to_dict(self.config)
+        changed = sorted(
+            k
+            for k in current_train
+            if saved_train.get(k) != current_train[k] and k not in _RESUME_SAFE_FIELDS
+        )
+        if changed:
+            warnings.warn(
+                f"resuming {folder} with changed training settings {changed}: the result will "
+                "differ from an uninterrupted run",
+                stacklevel=3,
+            )
+        state = loaded.trainer_state
+        if state.get("data") != self._data_summary:
+            warnings.warn(
+                f"resuming {folder}: the training set or batching changed ({state.get('data')} "
+                f"-> {self._data_summary}); batch order will differ from an uninterrupted run",
+                stacklevel=3,
+            )
+        try:
+            self.model.load_state_dict(loaded.model_state)
+            self.ema.load_state_dict(
+                {
+                    "shadow": {k: loaded.ema_state[k] for k in self.ema.shadow},
+                    "buffers": {k: v for k, v in loaded.ema_state.items() if k in self.ema.buffers},
+                    **state["ema"],
+                }
+            )
+            self.optimizer.load_state_dict(state["optimizer"])
+            assert self.scheduler is not None
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.permutation_generator.set_state(state["rng"]["permutation"])
+            self.noise_generator.set_state(state["rng"]["noise"])
+            torch.set_rng_state(state["rng"]["torch_cpu"])
+            if "torch_cuda" in state["rng"] and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(state["rng"]["torch_cuda"])
+        except (KeyError, RuntimeError, ValueError) as error:
+            raise CheckpointError(
+                f"checkpoint {folder} does not fit this trainer: {error}"
+            ) from error
+        # the scheduler's lr for the next step (LambdaLR.load_state_dict does not set it)
+        for group, lr in zip(
+            self.optimizer.param_groups, self.scheduler.get_last_lr(), strict=True
+        ):
+            group["lr"] = lr
+        self.epoch = int(state["epoch"])
+        self.step = int(state["step"])
+        self.history = {name: list(state["history"].get(name, [])) for name in HISTORY_COLUMNS}
+
+    # ------------------------------------------------------------------ history file
+
+    @property
+    def history_path(self) -> Path:
+        """``run_dir / "history.csv"``."""
+        return self.run_dir / "history.csv"
+
+    def _write_history_file(self) -> None:
+        """Rewrite ``history.csv`` atomically from ``self.history`` (header + rows so far)."""
+        lines = [",".join(HISTORY_COLUMNS)]
+        for i in range(len(self.history["epoch"])):
+            lines.append(_csv_row({k: self.history[k][i] for k in HISTORY_COLUMNS}))
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.history_path, "\n".join(lines) + "\n")
+
+    def _append_history(self, row: dict[str, float]) -> None:
+        for name in HISTORY_COLUMNS:
+            self.history[name].append(float(row[name]))
+        with open(self.history_path, "a", encoding="utf-8") as handle:
+            handle.write(_csv_row(row) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def read_history(path: str | Path) -> dict[str, list[float]]:
+    """Read a ``history.csv`` back into columns (floats; empty cells are NaN)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"history file not found: {path}")
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return {name: [] for name in HISTORY_COLUMNS}
+    return {
+        name: [float(r[name]) if r[name] not in ("", None) else math.nan for r in rows]
+        for name in rows[0]
+    }
+
+
+def _csv_row(row: dict[str, float]) -> str:
+    cells = []
+    for name in HISTORY_COLUMNS:
+        value = row[name]
+        if name in ("epoch", "step"):
+            cells.append(str(int(value)))
+        else:
+            cells.append(repr(float(value)))
+    return ",".join(cells)
+
+
+def _clip_gradients(params: list[Tensor], max_norm: float) -> Tensor:
+    """Global L2 norm of the gradients before clipping (a device tensor; no host sync)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    # max_norm = inf: the norm is computed and the gradients are left as they are
+    return torch.nn.utils.clip_grad_norm_(
+        params, max_norm if max_norm > 0 else math.inf, foreach=True
+    )
+
+
+def _nanmin(values: list[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return min(finite) if finite else math.nan
+
+
+def _postfix(loss: float, val_loss: float) -> dict[str, str]:
+    out = {"loss": f"{loss:.4g}"}
+    if math.isfinite(val_loss):
+        out["val"] = f"{val_loss:.4g}"
+    return out
