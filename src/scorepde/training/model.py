@@ -36,13 +36,15 @@ class ModelConfig:
 
     backbone: which network and its options (``scorepde.nets.registry``). process: the noise
     process as ``{"name": "vp" | "ve", **options}`` (``scorepde.diffusion.processes``).
-    sigma_data: data standard deviation for the input scaling ``c_in`` (None = off); 1.0 suits
-    normalised data.
+    sigma_data: data standard deviation for the preconditioning (None = off, "eps" only); 1.0
+    suits normalised data. parametrisation: "edm" (skip connection, default) or "eps" (plain
+    noise prediction); see ``scorepde.diffusion.preconditioning``.
     """
 
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     process: dict[str, Any] = field(default_factory=_default_process)
     sigma_data: float | None = 1.0
+    parametrisation: str = "edm"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (YAML-ready)."""
@@ -62,7 +64,9 @@ def build_score_model(config: ModelConfig) -> ScoreModel:
     """
     backbone = build_backbone(config.backbone)
     process = build_process(dict(config.process))
-    model = ScoreModel(backbone, process, sigma_data=config.sigma_data)
+    model = ScoreModel(
+        backbone, process, sigma_data=config.sigma_data, parametrisation=config.parametrisation
+    )
     model.model_config = config
     return model
 

@@ -1,0 +1,24 @@
+"""nets layer: schedule-free backbones ``forward(x, noise_label, cond)`` and their embeddings."""
+
+from scorepde.nets.embeddings import GaussianFourierFeatures, SinusoidalEmbedding
+from scorepde.nets.film import FiLMConvNet
+from scorepde.nets.mlp import MLPScoreNet
+from scorepde.nets.registry import (
+    BACKBONES,
+    BackboneConfig,
+    backbone_options,
+    build_backbone,
+    count_parameters,
+)
+
+__all__ = [
+    "BACKBONES",
+    "BackboneConfig",
+    "FiLMConvNet",
+    "GaussianFourierFeatures",
+    "MLPScoreNet",
+    "SinusoidalEmbedding",
+    "backbone_options",
+    "build_backbone",
+    "count_parameters",
+]
