@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from scorepde.data.normalisation import ConditionEncoder, FieldNormaliser, NormalisationError
+from scorepde.data.normalisation import (
+    ConditionalNormaliser,
+    ConditionEncoder,
+    FieldNormaliser,
+    NormalisationError,
+    load_normaliser,
+)
 from scorepde.problems import get_problem
 
 
@@ -110,3 +116,86 @@ def test_condition_encoder_warns_when_extrapolating() -> None:
         assert encoder.check([[0.0, 0.1, 10.0]])
     with pytest.warns(UserWarning, match=r"condition l = 0\.8 L .*\[0\.05, 0\.5\] L"):
         assert not encoder.check([[0.0, 0.8, 10.0]])
+
+
+# ----------------------------------------------------------------------------- conditional
+
+
+def _conditional_data(n_conditions: int = 40, per_condition: int = 50, seed: int = 0):
+    """x = mean(e) + scale(e) * xi with mean and log-scale quadratic in the encoded condition e,
+    a Dirichlet point (c[-1] = 1000.1 exactly) and spreads spanning a factor ~50."""
+    rng = np.random.default_rng(seed)
+    encoded = rng.uniform(-1, 1, size=(n_conditions, 2))
+    grid = np.linspace(0, 1, 12)
+    mean = 1000.1 + (3 + 2 * encoded[:, :1] + encoded[:, 1:] ** 2)[:, :, None] * (1 - grid)
+    log_scale = 1.5 * encoded[:, 0] + 0.5 * encoded[:, 1] ** 2
+    xi = rng.standard_normal((n_conditions, per_condition, 12)) * (1 - grid)
+    c = mean[:, 0][:, None, :] + np.exp(log_scale)[:, None, None] * xi
+    phi = 0.01 * c - 10.001
+    fields = np.stack([c, phi], axis=2).reshape(-1, 2, 12)
+    rows = np.repeat(encoded, per_condition, axis=0)
+    groups = np.repeat(np.arange(n_conditions), per_condition)
+    return fields, rows, groups
+
+
+def test_conditional_normaliser_standardises_every_condition() -> None:
+    """On data whose mean and log-spread are quadratic in the conditions, the normalised fields
+    of every design point have spread ~1 (vs a factor ~50 across conditions before) and a centre
+    within 4 standard errors of 0; a global normaliser leaves the factor ~50."""
+    fields, encoded, groups = _conditional_data()
+    normaliser = ConditionalNormaliser(degree=2).fit(fields, encoded, groups)
+    z = normaliser.transform(fields, encoded)
+    spreads, centres = [], []
+    for g in np.unique(groups):
+        block = z[groups == g][:, :, :-1]  # the Dirichlet point is checked below
+        spreads.append(block.std(axis=0).mean(axis=1))
+        centres.append(np.abs(block.mean(axis=0)).max())
+    spreads = np.asarray(spreads)
+    assert spreads.min() > 0.5 and spreads.max() < 1.5
+    assert max(centres) < 4 * 1.0 / np.sqrt(50) * 1.5
+    global_z = FieldNormaliser().fit(fields).transform(fields)
+    global_spreads = [global_z[groups == g].std(axis=0).mean() for g in np.unique(groups)]
+    assert max(global_spreads) / min(global_spreads) > 10
+    # the Dirichlet point maps to exactly 0 and back exactly
+    assert np.all(z[:, 0, -1] == 0.0)
+    back = normaliser.inverse(z, encoded)
+    assert np.all(back[:, 0, -1] == 1000.1)
+    np.testing.assert_allclose(back, fields, rtol=1e-12, atol=1e-9)
+
+
+def test_conditional_normaliser_torch_one_row_and_round_trip(tmp_path) -> None:
+    fields, encoded, groups = _conditional_data(n_conditions=12, per_condition=5)
+    normaliser = ConditionalNormaliser(degree=1, channels=("c", "phi")).fit(fields, encoded, groups)
+    x = torch.as_tensor(fields[:5], dtype=torch.float64)
+    z = normaliser.transform(x, encoded[:1])  # one row broadcast to all five
+    assert isinstance(z, torch.Tensor) and z.shape == x.shape
+    torch.testing.assert_close(normaliser.inverse(z, torch.as_tensor(encoded[:1])), x)
+    path = normaliser.save(tmp_path / "normaliser.json")
+    loaded = load_normaliser(path)
+    assert isinstance(loaded, ConditionalNormaliser) and loaded.channels == ("c", "phi")
+    np.testing.assert_array_equal(
+        loaded.transform(fields, encoded), normaliser.transform(fields, encoded)
+    )
+    assert isinstance(
+        load_normaliser(FieldNormaliser().fit(fields).save(tmp_path / "g.json")), FieldNormaliser
+    )
+
+
+def test_conditional_normaliser_errors(tmp_path) -> None:
+    fields, encoded, groups = _conditional_data(n_conditions=6, per_condition=3)
+    with pytest.raises(NormalisationError, match="needs >= 2 fields"):
+        ConditionalNormaliser().fit(fields, encoded, np.arange(len(fields)))
+    with pytest.raises(NormalisationError, match="lower the degree"):
+        ConditionalNormaliser(degree=3).fit(fields, encoded, groups)
+    with pytest.raises(NormalisationError, match="degree"):
+        ConditionalNormaliser(degree=-1)
+    normaliser = ConditionalNormaliser(degree=1).fit(fields, encoded, groups)
+    with pytest.raises(NormalisationError, match="condition rows"):
+        normaliser.transform(fields, encoded[:2])
+    with pytest.raises(NormalisationError, match="needs the encoded conditions"):
+        normaliser.transform(fields, None)
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(NormalisationError, match="not a readable normaliser"):
+        load_normaliser(tmp_path / "bad.json")
+    with pytest.raises(NormalisationError, match="not found"):
+        load_normaliser(tmp_path / "missing.json")

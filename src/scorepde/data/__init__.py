@@ -17,7 +17,13 @@ from scorepde.data.campaign import (
     simulate_campaign,
 )
 from scorepde.data.design import DESIGNS, design_conditions
-from scorepde.data.normalisation import ConditionEncoder, FieldNormaliser, NormalisationError
+from scorepde.data.normalisation import (
+    ConditionalNormaliser,
+    ConditionEncoder,
+    FieldNormaliser,
+    NormalisationError,
+    load_normaliser,
+)
 from scorepde.data.schema import (
     SCHEMA,
     DatasetError,
@@ -34,6 +40,7 @@ __all__ = [
     "SPLITS",
     "CampaignError",
     "ConditionEncoder",
+    "ConditionalNormaliser",
     "DatasetError",
     "FieldDataset",
     "FieldNormaliser",
@@ -44,6 +51,7 @@ __all__ = [
     "design_conditions",
     "design_seed",
     "group_by_condition",
+    "load_normaliser",
     "parts_folder",
     "problem_from_config",
     "read_attributes",

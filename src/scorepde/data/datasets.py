@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from scorepde.data.normalisation import ConditionEncoder, FieldNormaliser
+from scorepde.data.normalisation import ConditionEncoder, Normaliser
 from scorepde.data.schema import FieldDataset, group_by_condition
 
 __all__ = ["split_by_condition", "to_training_tensors"]
@@ -16,7 +16,7 @@ __all__ = ["split_by_condition", "to_training_tensors"]
 
 def to_training_tensors(
     dataset: FieldDataset,
-    normaliser: FieldNormaliser,
+    normaliser: Normaliser,
     encoder: ConditionEncoder,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
@@ -24,7 +24,7 @@ def to_training_tensors(
     """Normalised fields and encoded conditions, ready for ``TensorDataset(x, cond)``.
 
     Returns:
-        ``x`` ``(n, C, N)`` dimensionless (``normaliser.transform(dataset.fields)``) and
+        ``x`` ``(n, C, N)`` dimensionless (``normaliser.transform(fields, cond)``) and
         ``cond`` ``(n, k)`` in ``[-1, 1]`` over the design ranges, both ``dtype`` on ``device``.
     """
     if tuple(encoder.names) != tuple(dataset.condition_names):
@@ -37,8 +37,8 @@ def to_training_tensors(
             f"normaliser channels {list(normaliser.channels)} do not match the data set's "
             f"{list(dataset.channels)}"
         )
-    x = np.asarray(normaliser.transform(dataset.fields))
     cond = encoder.encode(dataset.conditions)
+    x = np.asarray(normaliser.transform(dataset.fields, cond))
     return (
         torch.as_tensor(x, dtype=dtype, device=device),
         torch.as_tensor(cond, dtype=dtype, device=device),

@@ -8,6 +8,7 @@ passed) and round-trip through plain dicts / JSON.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import warnings
@@ -25,6 +26,7 @@ __all__ = ["ConditionEncoder", "FieldNormaliser", "NormalisationError"]
 
 _NORMALISER_FORMAT = "scorepde.field_normaliser/1"
 _ENCODER_FORMAT = "scorepde.condition_encoder/1"
+_CONDITIONAL_FORMAT = "scorepde.conditional_normaliser/1"
 
 
 class NormalisationError(ValueError):
@@ -153,13 +155,22 @@ class FieldNormaliser:
             )
         return self.mean, self.scale[:, None]
 
-    def transform(self, x: Any) -> Any:
-        """Physical ``(..., C, N)`` -> normalised, same shape and array type (numpy or torch)."""
+    @property
+    def field_shape(self) -> tuple[int, int] | None:
+        """``(C, N)`` once fitted."""
+        return None if self.mean is None else tuple(self.mean.shape)  # type: ignore[return-value]
+
+    def transform(self, x: Any, conditions: Any = None) -> Any:
+        """Physical ``(..., C, N)`` -> normalised, same shape and array type (numpy or torch).
+
+        ``conditions`` is accepted for a common interface with :class:`ConditionalNormaliser`
+        and ignored: this normaliser is the same for every condition.
+        """
         x = _as_float(x)
         mean, scale = self._check(x)
         return (x - _like(mean, x)) / _like(scale, x)
 
-    def inverse(self, z: Any) -> Any:
+    def inverse(self, z: Any, conditions: Any = None) -> Any:
         """Normalised ``(..., C, N)`` -> physical units, same shape and array type."""
         z = _as_float(z)
         mean, scale = self._check(z)
@@ -210,6 +221,293 @@ class FieldNormaliser:
             return cls.from_dict(data)
         except (NormalisationError, ValueError, TypeError) as error:
             raise NormalisationError(f"{path}: {error}") from error
+
+
+def polynomial_exponents(n_variables: int, degree: int) -> np.ndarray:
+    """Exponents ``(F, k)`` of all monomials of total degree ``<= degree`` in ``k`` variables,
+    the constant first (graded order)."""
+    if n_variables < 0 or degree < 0:
+        raise NormalisationError(
+            f"n_variables = {n_variables}, degree = {degree} are not allowed; expected >= 0"
+        )
+    rows = [
+        exps
+        for total in range(degree + 1)
+        for exps in itertools.product(range(total + 1), repeat=n_variables)
+        if sum(exps) == total
+    ]
+    return np.asarray(rows, dtype=int).reshape(len(rows), n_variables)
+
+
+def polynomial_features(encoded: np.ndarray, exponents: np.ndarray) -> np.ndarray:
+    """Monomials ``(M, F)`` of encoded conditions ``(M, k)`` (values ~[-1, 1])."""
+    encoded = np.atleast_2d(np.asarray(encoded, dtype=float))
+    if encoded.shape[1] != exponents.shape[1]:
+        raise NormalisationError(
+            f"conditions have {encoded.shape[1]} columns; the normaliser was fitted on "
+            f"{exponents.shape[1]}"
+        )
+    return np.prod(encoded[:, None, :] ** exponents[None, :, :], axis=2)
+
+
+class ConditionalNormaliser:
+    """Condition-dependent standardisation: ``z = (x - mean(p)) / scale(p)``.
+
+    ``mean(p)`` ``(C, N)`` and ``log scale(p)`` ``(C,)`` are ridge regressions on the monomials
+    (total degree ``<= degree``) of the *encoded* conditions ``e = encoder.encode(p)``, fitted
+    to the per-condition mean profiles and per-condition spreads of the training set (each
+    design point weighs the same).
+
+    Why: the spread of the fields within one condition can vary by orders of magnitude across
+    the design (battery: c - c_right and phi scale with F_right, so at F_right ~ 1 A/m^2 the
+    spread is ~100x smaller than at 50). A global normaliser then leaves the low-current
+    conditions far below the diffusion's noise floor (sigma at t_min), where the model cannot
+    resolve them. For each ``p`` the map is affine and invertible, so the generative model
+    still learns the whole conditional law ``p(x | p)``; ``mean(p)`` and ``scale(p)`` need only
+    be roughly right (the network learns the remainder), and are smooth in ``p``.
+
+    Exactness: a grid point where every training value is the same (a Dirichlet point) gets
+    that value as a constant mean, so it maps to exactly 0 and back exactly. The scale is one
+    number per channel, as in :class:`FieldNormaliser` (see there why not per point).
+
+    Units: ``mean`` and ``scale`` in the channel's unit; ``z`` dimensionless.
+    """
+
+    def __init__(
+        self,
+        degree: int = 2,
+        ridge: float = 1e-6,
+        channels: Sequence[str] | None = None,
+        floor: float = 1e-12,
+    ) -> None:
+        if isinstance(degree, bool) or not isinstance(degree, int) or degree < 0:
+            raise NormalisationError(f"degree = {degree!r} is not allowed; expected an int >= 0")
+        if not (math.isfinite(ridge) and ridge >= 0):
+            raise NormalisationError(f"ridge = {ridge!r} is not allowed; expected a number >= 0")
+        self.degree = degree
+        self.ridge = float(ridge)
+        self.floor = float(floor)
+        self.channels = tuple(channels) if channels is not None else None
+        self.exponents: np.ndarray | None = None
+        self.mean_coefficients: np.ndarray | None = None  # (F, C, N)
+        self.log_scale_coefficients: np.ndarray | None = None  # (F, C)
+
+    @property
+    def fitted(self) -> bool:
+        """Whether the regressions are set."""
+        return self.mean_coefficients is not None
+
+    @property
+    def field_shape(self) -> tuple[int, int] | None:
+        """``(C, N)`` once fitted."""
+        if self.mean_coefficients is None:
+            return None
+        return tuple(self.mean_coefficients.shape[1:])  # type: ignore[return-value]
+
+    def _solve(self, features: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """Ridge least squares ``(F, T)``; the constant term is not penalised."""
+        n_features = features.shape[1]
+        penalty = np.sqrt(self.ridge * len(features)) * np.eye(n_features)[1:]
+        design = np.vstack([features, penalty])
+        padded = np.vstack([targets, np.zeros((n_features - 1, targets.shape[1]))])
+        coefficients, *_ = np.linalg.lstsq(design, padded, rcond=None)
+        return coefficients
+
+    def fit(
+        self, fields: np.ndarray, encoded: np.ndarray, groups: np.ndarray
+    ) -> ConditionalNormaliser:
+        """Fit to physical fields ``(n, C, N)`` with encoded conditions ``(n, k)`` and the design
+        point of each field ``groups`` ``(n,)`` (>= 2 fields per design point); returns self."""
+        fields = np.asarray(fields, dtype=float)
+        encoded = np.asarray(encoded, dtype=float)
+        groups = np.asarray(groups)
+        if fields.ndim != 3 or encoded.ndim != 2 or not len(fields) == len(encoded) == len(groups):
+            raise NormalisationError(
+                f"fields {fields.shape}, conditions {encoded.shape} and groups {groups.shape} "
+                "must be (n, C, N), (n, k) and (n,) with the same n"
+            )
+        if not (np.all(np.isfinite(fields)) and np.all(np.isfinite(encoded))):
+            raise NormalisationError("fields or conditions contain non-finite values")
+        keys, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+        if counts.min() < 2:
+            raise NormalisationError(
+                "every design point needs >= 2 fields to estimate its spread; design point "
+                f"{keys[counts.argmin()]!r} has {counts.min()} (use FieldNormaliser instead)"
+            )
+        n_groups = len(keys)
+        channels, points = fields.shape[1:]
+        sums = np.zeros((n_groups, channels, points))
+        np.add.at(sums, inverse, fields)
+        group_mean = sums / counts[:, None, None]
+        squares = np.zeros((n_groups, channels))
+        np.add.at(squares, inverse, ((fields - group_mean[inverse]) ** 2).mean(axis=2))
+        group_spread = np.sqrt(squares / counts[:, None])
+        first = np.zeros(n_groups, dtype=int)
+        first[inverse[::-1]] = np.arange(len(groups))[::-1]
+        group_conditions = encoded[first]
+        exponents = polynomial_exponents(encoded.shape[1], self.degree)
+        if len(exponents) > n_groups:
+            raise NormalisationError(
+                f"degree {self.degree} needs {len(exponents)} coefficients but the data have "
+                f"only {n_groups} design points; lower the degree"
+            )
+        features = polynomial_features(group_conditions, exponents)
+        magnitude = np.maximum(1.0, np.abs(group_mean).max(axis=(0, 2)))
+        spread = np.maximum(group_spread, self.floor * magnitude)
+        if np.any(group_spread.max(axis=0) <= self.floor * magnitude):
+            raise NormalisationError("a channel is constant in every design point; nothing to fit")
+        # the mean is fitted to *relative* precision: each design point weighted by 1/spread,
+        # so conditions with a small spread (low current) get an accurate centre too
+        mean_coefficients = np.empty((len(exponents), channels, points))
+        for channel in range(channels):
+            weight = 1.0 / spread[:, channel : channel + 1]
+            mean_coefficients[:, channel] = self._solve(
+                features * weight, group_mean[:, channel] * weight
+            )
+        low, high = fields.min(axis=0), fields.max(axis=0)
+        constant = low == high
+        mean_coefficients[:, constant] = 0.0
+        mean_coefficients[0][constant] = low[constant]
+        log_scale_coefficients = self._solve(features, np.log(spread))
+        self.exponents = exponents
+        self.mean_coefficients = mean_coefficients
+        self.log_scale_coefficients = log_scale_coefficients
+        return self
+
+    def _coefficients_at(self, conditions: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.exponents is None or self.mean_coefficients is None:
+            raise NormalisationError("ConditionalNormaliser is not fitted; call fit first")
+        if conditions is None:
+            raise NormalisationError(
+                "ConditionalNormaliser needs the encoded conditions of every sample"
+            )
+        if hasattr(conditions, "detach"):
+            conditions = conditions.detach().cpu().numpy()
+        encoded = np.atleast_2d(np.asarray(conditions, dtype=float))
+        if len(encoded) == 1 and n != 1:
+            encoded = np.repeat(encoded, n, axis=0)
+        if len(encoded) != n:
+            raise NormalisationError(
+                f"{len(encoded)} condition rows for {n} fields; expected one row each (or one)"
+            )
+        features = polynomial_features(encoded, self.exponents)
+        mean = np.einsum("mf,fcn->mcn", features, self.mean_coefficients)
+        scale = np.exp(features @ self.log_scale_coefficients)
+        return mean, scale[:, :, None]
+
+    def _check(self, x: Any) -> None:
+        shape = tuple(x.shape)
+        if len(shape) != 3 or shape[1:] != self.field_shape:
+            raise NormalisationError(
+                f"input has shape {shape}; expected (n, {', '.join(map(str, self.field_shape))})"
+                if self.field_shape
+                else "ConditionalNormaliser is not fitted; call fit first"
+            )
+
+    def mean_at(self, conditions: Any) -> np.ndarray:
+        """``mean(p)`` ``(M, C, N)`` for encoded conditions ``(M, k)``, physical units."""
+        encoded = np.atleast_2d(np.asarray(conditions, dtype=float))
+        return self._coefficients_at(encoded, len(encoded))[0]
+
+    def scale_at(self, conditions: Any) -> np.ndarray:
+        """``scale(p)`` ``(M, C)`` for encoded conditions ``(M, k)``, physical units."""
+        encoded = np.atleast_2d(np.asarray(conditions, dtype=float))
+        return self._coefficients_at(encoded, len(encoded))[1][:, :, 0]
+
+    def transform(self, x: Any, conditions: Any) -> Any:
+        """Physical ``(n, C, N)`` -> normalised, given encoded conditions ``(n, k)`` (or one
+        row for all); same array type (numpy or torch)."""
+        x = _as_float(x)
+        self._check(x)
+        mean, scale = self._coefficients_at(conditions, x.shape[0])
+        return (x - _like(mean, x)) / _like(scale, x)
+
+    def inverse(self, z: Any, conditions: Any) -> Any:
+        """Normalised ``(n, C, N)`` -> physical units, given encoded conditions ``(n, k)``."""
+        z = _as_float(z)
+        self._check(z)
+        mean, scale = self._coefficients_at(conditions, z.shape[0])
+        return z * _like(scale, z) + _like(mean, z)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (JSON-ready)."""
+        if self.exponents is None or self.mean_coefficients is None:
+            raise NormalisationError("ConditionalNormaliser is not fitted; nothing to serialise")
+        assert self.log_scale_coefficients is not None
+        return {
+            "format": _CONDITIONAL_FORMAT,
+            "channels": list(self.channels) if self.channels is not None else None,
+            "degree": self.degree,
+            "ridge": self.ridge,
+            "floor": self.floor,
+            "exponents": self.exponents.tolist(),
+            "mean_coefficients": self.mean_coefficients.tolist(),
+            "log_scale_coefficients": self.log_scale_coefficients.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ConditionalNormaliser:
+        """Inverse of :meth:`to_dict`."""
+        required = {"exponents", "mean_coefficients", "log_scale_coefficients", "degree"}
+        allowed = required | {"format", "channels", "ridge", "floor"}
+        if not isinstance(data, dict) or not required <= set(data):
+            raise NormalisationError(f"a ConditionalNormaliser dict needs {sorted(required)}")
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise NormalisationError(f"unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+        normaliser = cls(
+            degree=int(data["degree"]),
+            ridge=float(data.get("ridge", 1e-6)),
+            channels=data.get("channels"),
+            floor=float(data.get("floor", 1e-12)),
+        )
+        exponents = np.asarray(data["exponents"], dtype=int)
+        mean = np.asarray(data["mean_coefficients"], dtype=float)
+        log_scale = np.asarray(data["log_scale_coefficients"], dtype=float)
+        if (
+            exponents.ndim != 2
+            or mean.ndim != 3
+            or log_scale.shape != (len(exponents), mean.shape[1])
+            or len(mean) != len(exponents)
+            or not (np.all(np.isfinite(mean)) and np.all(np.isfinite(log_scale)))
+        ):
+            raise NormalisationError("inconsistent or non-finite ConditionalNormaliser arrays")
+        normaliser.exponents = exponents
+        normaliser.mean_coefficients = mean
+        normaliser.log_scale_coefficients = log_scale
+        return normaliser
+
+    def save(self, path: str | Path) -> Path:
+        """Write JSON atomically; returns the path."""
+        atomic_write_text(path, json.dumps(self.to_dict()))
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> ConditionalNormaliser:
+        """Read a file written by :meth:`save` (clear error for a missing or corrupt file)."""
+        data = _read_json(path, "conditional normaliser", _CONDITIONAL_FORMAT)
+        try:
+            return cls.from_dict(data)
+        except (NormalisationError, ValueError, TypeError) as error:
+            raise NormalisationError(f"{path}: {error}") from error
+
+
+Normaliser = FieldNormaliser | ConditionalNormaliser
+
+
+def load_normaliser(path: str | Path) -> Normaliser:
+    """Either normaliser, by the ``format`` recorded in the file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise NormalisationError(f"normaliser file not found: {path}") from error
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise NormalisationError(f"{path}: not a readable normaliser file ({error})") from error
+    kind = data.get("format") if isinstance(data, dict) else None
+    if kind == _CONDITIONAL_FORMAT:
+        return ConditionalNormaliser.load(path)
+    return FieldNormaliser.load(path)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ Checkpoint layout (one folder per checkpoint, written to a temporary folder then
         config.yaml          format, epoch, model (ModelConfig), train (TrainConfig), metadata
                              (problem, channel/condition names, condition encoder, sample shape),
                              provenance, files
-        normaliser.json      FieldNormaliser (when the trainer was given one)
+        normaliser.json      FieldNormaliser or ConditionalNormaliser (when given one)
         trainer_state.pt     optimiser, scheduler, epoch, step, RNG states, EMA counter, history
 
 Exported model layout (``save_trained_model``)::
@@ -19,7 +19,7 @@ Exported model layout (``save_trained_model``)::
       model.safetensors      EMA weights
       model.yaml             format, model (ModelConfig), problem, sample_shape, channel and
                              condition names, condition encoder, metadata, provenance
-      normaliser.json        FieldNormaliser
+      normaliser.json        FieldNormaliser or ConditionalNormaliser
 
 :func:`load_trained_model` reads either layout, or a run folder (its latest checkpoint's EMA
 weights).
@@ -41,7 +41,7 @@ import yaml
 from torch import nn
 
 from scorepde.configuration import ConfigError, from_dict, to_dict
-from scorepde.data.normalisation import ConditionEncoder, FieldNormaliser
+from scorepde.data.normalisation import ConditionEncoder, Normaliser, load_normaliser
 from scorepde.fileio import atomic_path, atomic_write_text
 from scorepde.provenance import provenance
 from scorepde.training.config import TrainConfig
@@ -69,7 +69,7 @@ class LoadedCheckpoint:
     model_state: dict[str, torch.Tensor]
     ema_state: dict[str, torch.Tensor]
     trainer_state: dict[str, Any]
-    normaliser: FieldNormaliser | None
+    normaliser: Normaliser | None
 
 
 # ---------------------------------------------------------------------------- names
@@ -122,7 +122,7 @@ def save_checkpoint(
     model_config: ModelConfig,
     train_config: TrainConfig,
     metadata: dict[str, Any] | None,
-    normaliser: FieldNormaliser | None,
+    normaliser: Normaliser | None,
     trainer_state: dict[str, Any],
     keep: int = 2,
 ) -> Path:
@@ -316,11 +316,11 @@ def _load_weights(path: Path, map_location: str | torch.device) -> dict[str, tor
     return {k: v.to(map_location) for k, v in tensors.items()}
 
 
-def _load_normaliser(path: Path) -> FieldNormaliser | None:
+def _load_normaliser(path: Path) -> Normaliser | None:
     if not path.is_file():
         return None
     try:
-        return FieldNormaliser.load(path)
+        return load_normaliser(path)
     except Exception as error:
         raise CheckpointError(f"{path}: corrupt normaliser ({error})") from error
 
@@ -333,7 +333,7 @@ def save_trained_model(
     score_model: nn.Module,
     model_config: ModelConfig,
     *,
-    normaliser: FieldNormaliser | None,
+    normaliser: Normaliser | None,
     condition_encoder: ConditionEncoder | None,
     problem_name: str | None,
     sample_shape: tuple[int, ...] | list[int] | None = None,
@@ -354,8 +354,8 @@ def save_trained_model(
     metadata = dict(metadata or {})
     if sample_shape is None:
         sample_shape = metadata.get("sample_shape")
-    if sample_shape is None and normaliser is not None and normaliser.mean is not None:
-        sample_shape = normaliser.mean.shape
+    if sample_shape is None and normaliser is not None and normaliser.field_shape is not None:
+        sample_shape = normaliser.field_shape
     if sample_shape is None:
         raise ValueError(
             "save_trained_model: give sample_shape (e.g. (C, N)); it is needed to sample"
@@ -451,8 +451,8 @@ def _load_from_checkpoint(folder: Path, map_location: str | torch.device) -> Tra
     normaliser = loaded.normaliser
     encoder_dict = metadata.pop("condition_encoder", None)
     sample_shape = metadata.pop("sample_shape", None)
-    if sample_shape is None and normaliser is not None and normaliser.mean is not None:
-        sample_shape = normaliser.mean.shape
+    if sample_shape is None and normaliser is not None and normaliser.field_shape is not None:
+        sample_shape = normaliser.field_shape
     if sample_shape is None:
         raise CheckpointError(f"{folder / 'config.yaml'}: metadata has no sample_shape")
     return TrainedModel(

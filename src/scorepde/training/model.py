@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from scorepde.configuration import from_dict, to_dict
-from scorepde.data.normalisation import ConditionEncoder, FieldNormaliser
+from scorepde.data.normalisation import ConditionEncoder, Normaliser
 from scorepde.diffusion.preconditioning import ScoreModel
 from scorepde.diffusion.processes import NoiseProcess, build_process
 from scorepde.nets.registry import BackboneConfig, build_backbone
@@ -100,7 +100,7 @@ class TrainedModel:
         score_model: ScoreModel,
         model_config: ModelConfig,
         *,
-        normaliser: FieldNormaliser | None,
+        normaliser: Normaliser | None,
         condition_encoder: ConditionEncoder | None,
         problem_name: str | None,
         sample_shape: tuple[int, ...],
@@ -211,7 +211,9 @@ class TrainedModel:
             )
         samples = samples.detach().to("cpu", torch.float64).numpy()
         if self.normaliser is not None:
-            samples = np.asarray(self.normaliser.inverse(samples))
+            samples = np.asarray(
+                self.normaliser.inverse(samples, None if cond is None else cond.cpu().numpy())
+            )
         return samples
 
     def save(self, path: str | Path, *, metadata: dict[str, Any] | None = None) -> Path:

@@ -120,7 +120,7 @@ class Trainer:
             "channel_names": [...], "condition_names": [...]}``); must be YAML-serialisable.
         model_config: how ``model`` was built; defaults to ``model.model_config`` as set by
             :func:`~scorepde.training.model.build_score_model`.
-        normaliser: ``FieldNormaliser`` of the training fields, saved with every checkpoint.
+        normaliser: the fields' normaliser (global or conditional), saved with every checkpoint.
         condition_encoder: ``ConditionEncoder`` of the conditions, saved with every checkpoint.
     """
 

@@ -1,0 +1,318 @@
+"""The Python API: simulate -> train -> sample -> evaluate, the same steps as the CLI.
+
+In a notebook::
+
+    from scorepde import pipeline
+    from scorepde.recipes import load_recipe
+
+    recipe = load_recipe("battery-quick")
+    report = pipeline.run(recipe, "runs/quick")          # everything, resumable
+    model = pipeline.load_model("runs/quick/model")
+    fields = model.sample([0.0, 0.1, 25.0], n=1000, seed=0)   # (1000, 2, 100): c, phi
+
+A run folder holds ``recipe.yaml``, ``data/{train,test}.h5``, ``training/`` (history,
+checkpoints), ``model/`` (the exported model) and ``evaluation/`` (report.json, report.md,
+figures). Every step skips work already done, so an interrupted ``run`` continues.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from scorepde.configuration import save_yaml
+from scorepde.data.campaign import SimulationConfig, problem_from_config, simulate_campaign
+from scorepde.data.datasets import split_by_condition, to_training_tensors
+from scorepde.data.normalisation import (
+    ConditionalNormaliser,
+    ConditionEncoder,
+    FieldNormaliser,
+    Normaliser,
+)
+from scorepde.data.schema import FieldDataset, group_by_condition, read_dataset
+from scorepde.evaluation.compare import QUICK_TARGETS, SEED_TARGETS, EvaluationTargets
+from scorepde.evaluation.evaluate import evaluate_conditions
+from scorepde.evaluation.report import format_table, write_report
+from scorepde.problems.base import Problem
+from scorepde.recipes import EvaluationConfig, Recipe, SamplingConfig
+from scorepde.training.checkpoint import load_trained_model, save_trained_model
+from scorepde.training.model import TrainedModel, build_score_model
+from scorepde.training.trainer import Trainer, TrainingResult
+
+TARGET_PROFILES: dict[str, EvaluationTargets] = {"seed": SEED_TARGETS, "quick": QUICK_TARGETS}
+
+Log = Callable[[str], None] | None
+
+
+def _say(log: Log, message: str) -> None:
+    if log is not None:
+        log(message)
+
+
+def simulate(
+    config: SimulationConfig, out: str | Path, *, overwrite: bool = False, progress: bool = True
+) -> Path:
+    """Run (or resume) one simulation campaign into an HDF5 file; returns its path."""
+    return simulate_campaign(config, Path(out), overwrite=overwrite, progress=progress)
+
+
+def _complete_model_config(recipe: Recipe, problem: Problem) -> None:
+    """Fill the backbone's channel and condition sizes from the problem when not given."""
+    options = recipe.model.backbone.options
+    if recipe.model.backbone.name == "film":
+        options.setdefault("in_channels", len(problem.channels))
+        options.setdefault("out_channels", len(problem.channels))
+    options.setdefault("cond_dim", len(problem.conditions))
+
+
+def fit_normaliser(
+    recipe: Recipe, problem: Problem, dataset: FieldDataset, encoder: ConditionEncoder
+) -> Normaliser:
+    """The recipe's normaliser fitted on ``dataset`` (the training part only)."""
+    if recipe.data.normalisation == "global":
+        return FieldNormaliser(channels=problem.channels).fit(dataset.fields)
+    return ConditionalNormaliser(
+        degree=recipe.data.normalisation_degree, channels=problem.channels
+    ).fit(dataset.fields, encoder.encode(dataset.conditions), dataset.condition_index)
+
+
+def train(
+    recipe: Recipe,
+    data: str | Path,
+    run_dir: str | Path,
+    *,
+    resume: bool = True,
+    progress: bool = True,
+    log: Log = print,
+) -> tuple[TrainedModel, TrainingResult]:
+    """Train the recipe's model on an HDF5 data set; export it to ``run_dir/model``.
+
+    Whole design points (``recipe.data.validation_fraction`` of them) are held out for the
+    validation loss. The normaliser is fitted on the training part only.
+    """
+    run_dir = Path(run_dir)
+    dataset = read_dataset(data)
+    problem = problem_from_config(recipe.data.train)
+    if tuple(dataset.channels) != tuple(problem.channels):
+        raise ValueError(
+            f"data set {data} has channels {list(dataset.channels)}; the recipe's problem "
+            f"{problem.name!r} expects {list(problem.channels)}"
+        )
+    if recipe.data.validation_fraction > 0 and len(group_by_condition(dataset)) >= 2:
+        train_part, val_part = split_by_condition(
+            dataset, recipe.data.validation_fraction, seed=recipe.training.seed
+        )
+    else:
+        train_part, val_part = dataset, None
+    encoder = ConditionEncoder.from_specs(problem.conditions)
+    normaliser = fit_normaliser(recipe, problem, train_part, encoder)
+    x_train, c_train = to_training_tensors(train_part, normaliser, encoder)
+    x_val = c_val = None
+    if val_part is not None:
+        x_val, c_val = to_training_tensors(val_part, normaliser, encoder)
+    _complete_model_config(recipe, problem)
+    torch.manual_seed(recipe.training.seed)
+    model = build_score_model(recipe.model)
+    metadata = {
+        "problem": problem.name,
+        "recipe": recipe.name,
+        "data": str(data),
+        "data_seed": int(dataset.attrs.get("seed", -1)),
+        "sample_shape": [len(problem.channels), problem.n_points],
+        "channel_names": list(problem.channels),
+        "condition_names": list(problem.condition_names),
+    }
+    trainer = Trainer(
+        model,
+        recipe.training,
+        run_dir / "training",
+        metadata=metadata,
+        normaliser=normaliser,
+        condition_encoder=encoder,
+    )
+    _say(
+        log,
+        f"training on {len(x_train)} fields ({0 if x_val is None else len(x_val)} validation) "
+        f"for {recipe.training.epochs} epochs on {trainer.device}",
+    )
+    result = trainer.fit(x_train, c_train, x_val, c_val, resume=resume, progress=progress)
+    folder = save_trained_model(
+        run_dir / "model",
+        trainer.averaged_model(),
+        recipe.model,
+        normaliser=normaliser,
+        condition_encoder=encoder,
+        problem_name=problem.name,
+        metadata={**metadata, "recipe_config": recipe.to_dict()},
+    )
+    _say(log, f"model exported to {folder}")
+    return load_trained_model(folder), result
+
+
+def load_model(path: str | Path) -> TrainedModel:
+    """A trained model from a model folder, a checkpoint folder or a run folder."""
+    path = Path(path)
+    if (path / "model" / "model.yaml").is_file():
+        path = path / "model"
+    elif (path / "training" / "checkpoints").is_dir():
+        path = path / "training"
+    return load_trained_model(path)
+
+
+def save_samples(
+    path: str | Path,
+    fields: np.ndarray,
+    model: TrainedModel,
+    conditions: Any,
+    *,
+    sampler: str,
+    steps: int,
+    seed: int,
+) -> Path:
+    """Write generated fields to HDF5 atomically: one data set per channel ``(n, N)`` and
+    ``samples`` ``(n, C, N)``, with the conditions, sampler settings and provenance as
+    attributes."""
+    import h5py
+
+    from scorepde.fileio import atomic_path
+    from scorepde.provenance import provenance
+
+    fields = np.asarray(fields)
+    with atomic_path(path, suffix=".h5") as tmp, h5py.File(tmp, "w") as handle:
+        handle.create_dataset("samples", data=fields, compression="gzip")
+        for index, name in enumerate(model.channel_names):
+            handle.create_dataset(name, data=fields[:, index], compression="gzip")
+        handle.attrs["schema"] = "scorepde.samples/1"
+        handle.attrs["channels"] = list(model.channel_names)
+        handle.attrs["condition_names"] = list(model.condition_names)
+        handle.attrs["conditions"] = np.asarray(conditions, dtype=float)
+        handle.attrs["problem"] = str(model.problem_name)
+        handle.attrs["sampler"] = sampler
+        handle.attrs["steps"] = int(steps)
+        handle.attrs["seed"] = int(seed)
+        for key, value in provenance().items():
+            handle.attrs[key] = value
+    return Path(path)
+
+
+def evaluation_conditions(
+    problem: Problem, config: EvaluationConfig, test_data: str | Path | None
+) -> tuple[np.ndarray, list[str]]:
+    """The recipe's explicit conditions plus ``held_out`` points of the test design."""
+    rows = [np.asarray(c, dtype=float) for c in config.conditions]
+    labels = ["fixed"] * len(rows)
+    if config.held_out and test_data is not None:
+        test = read_dataset(test_data)
+        groups = group_by_condition(test)
+        for key in sorted(groups)[: config.held_out]:
+            rows.append(np.asarray(test.conditions[groups[key][0]], dtype=float))
+            labels.append("held-out")
+    if not rows:
+        raise ValueError("no evaluation conditions: give evaluation.conditions or held_out > 0")
+    return np.stack(rows), labels
+
+
+def evaluate(
+    model: TrainedModel,
+    out_dir: str | Path,
+    *,
+    evaluation: EvaluationConfig | None = None,
+    sampling: SamplingConfig | None = None,
+    problem: Problem | None = None,
+    test_data: str | Path | None = None,
+    title: str = "scorepde evaluation",
+    log: Log = print,
+) -> tuple[list[dict[str, Any]], Path]:
+    """Compare model samples with fresh simulator samples; write ``report.{json,md}``.
+
+    Returns the per-condition results and the Markdown report's path.
+    """
+    evaluation = evaluation or EvaluationConfig()
+    sampling = sampling or SamplingConfig()
+    if problem is None:
+        if model.problem_name is None:
+            raise ValueError("the model records no problem; pass problem=...")
+        problem = problem_from_config(SimulationConfig(problem=model.problem_name))
+    if evaluation.targets not in TARGET_PROFILES:
+        raise ValueError(
+            f"evaluation.targets = {evaluation.targets!r} is not allowed; "
+            f"expected one of {sorted(TARGET_PROFILES)}"
+        )
+    conditions, labels = evaluation_conditions(problem, evaluation, test_data)
+
+    def sample(condition: np.ndarray, n: int, seed: int) -> np.ndarray:
+        return model.sample(
+            condition,
+            n,
+            sampler=sampling.sampler,
+            steps=sampling.steps,
+            seed=seed,
+            batch_size=sampling.batch_size,
+        )
+
+    out_dir = Path(out_dir)
+    start = time.perf_counter()
+    results = evaluate_conditions(
+        sample,
+        problem,
+        conditions,
+        out_dir=out_dir,
+        targets=TARGET_PROFILES[evaluation.targets],
+        n_samples=evaluation.n_samples,
+        seed=evaluation.seed,
+        sample_seed=sampling.seed,
+        invariance_shift=evaluation.invariance_shift,
+        labels=labels,
+        log=log,
+    )
+    metadata = {
+        "sampler": sampling.sampler,
+        "steps": sampling.steps,
+        "n_samples": evaluation.n_samples,
+        "evaluation_seed": evaluation.seed,
+        "targets": evaluation.targets,
+        "model": repr(model),
+        "wall_seconds": time.perf_counter() - start,
+    }
+    _, markdown = write_report(out_dir, results, title=title, metadata=metadata)
+    _say(log, format_table(results))
+    _say(log, f"report: {markdown}")
+    return results, markdown
+
+
+def run(
+    recipe: Recipe,
+    out_dir: str | Path,
+    *,
+    resume: bool = True,
+    progress: bool = True,
+    log: Log = print,
+) -> Path:
+    """The whole pipeline in one folder: simulate, train, export, evaluate, report.
+
+    Returns the path of ``evaluation/report.md``. Re-running continues where it stopped.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_yaml(recipe, out_dir / "recipe.yaml")
+    start = time.perf_counter()
+    train_path = simulate(recipe.data.train, out_dir / "data" / "train.h5", progress=progress)
+    test_path = simulate(recipe.data.test, out_dir / "data" / "test.h5", progress=progress)
+    _say(log, f"data ready in {time.perf_counter() - start:.1f} s")
+    model, _ = train(recipe, train_path, out_dir, resume=resume, progress=progress, log=log)
+    _, report = evaluate(
+        model,
+        out_dir / "evaluation",
+        evaluation=recipe.evaluation,
+        sampling=recipe.sampling,
+        test_data=test_path,
+        title=f"scorepde evaluation: recipe {recipe.name}",
+        log=log,
+    )
+    _say(log, f"done in {time.perf_counter() - start:.0f} s")
+    return report

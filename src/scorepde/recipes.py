@@ -1,0 +1,139 @@
+"""Named recipes: one YAML file fixes a whole pipeline (data, model, training, sampling,
+evaluation). ``battery-quick`` is the CPU default; ``battery-seed`` is the blog post's full scale.
+
+Recipes ship inside the package (``scorepde/configs/*.yaml``) so that ``scorepde run NAME``
+works from an installed wheel as well as from a checkout; a path to any YAML file works too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scorepde.configuration import ConfigError, from_dict, load_yaml, save_yaml, to_dict
+from scorepde.data.campaign import SimulationConfig
+from scorepde.training.config import TrainConfig
+from scorepde.training.model import ModelConfig
+
+RECIPE_FOLDER = Path(__file__).resolve().parent / "configs"
+NORMALISATIONS = ("conditional", "global")
+
+
+def _test_split() -> SimulationConfig:
+    return SimulationConfig(split="test", n_conditions=8)
+
+
+@dataclass
+class DataRecipe:
+    """The training design and a held-out test design (a different split: other conditions).
+
+    validation_fraction: share of the training *conditions* (whole conditions, never single
+    fields) held out for the per-epoch validation loss. normalisation: ``"conditional"``
+    (mean and scale as smooth functions of the conditions, the default; see
+    ``scorepde.data.normalisation.ConditionalNormaliser``) or ``"global"`` (one mean profile
+    and one scale per channel). normalisation_degree: polynomial degree of the conditional
+    mean and log-scale.
+    """
+
+    train: SimulationConfig = field(default_factory=SimulationConfig)
+    test: SimulationConfig = field(default_factory=_test_split)
+    validation_fraction: float = 0.1
+    normalisation: str = "conditional"
+    normalisation_degree: int = 2
+
+    def __post_init__(self) -> None:
+        if self.normalisation not in NORMALISATIONS:
+            raise ConfigError(
+                f"data.normalisation = {self.normalisation!r} is not allowed; "
+                f"expected one of {list(NORMALISATIONS)}"
+            )
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ConfigError(
+                f"data.validation_fraction = {self.validation_fraction!r} is not allowed; "
+                "expected a fraction in [0, 1)"
+            )
+        if self.train.split == self.test.split and self.train.seed == self.test.seed:
+            raise ConfigError(
+                "data.test must differ from data.train (another split or seed) so that the "
+                f"held-out conditions are new; both are split={self.train.split!r}, "
+                f"seed={self.train.seed}"
+            )
+
+
+@dataclass
+class SamplingConfig:
+    """The default sampler of a recipe: name (see ``scorepde.training.model.SAMPLERS``),
+    number of steps, batch size and the first per-sample seed."""
+
+    sampler: str = "euler_maruyama"
+    steps: int = 100
+    batch_size: int = 1000
+    seed: int = 0
+
+
+@dataclass
+class EvaluationConfig:
+    """How a trained model is judged against fresh simulator samples.
+
+    conditions: explicit evaluation points in physical units (default: the seed's U0 = 0,
+    F_right = 25 at several l). held_out: how many conditions of the test design to add.
+    n_samples: model and simulator samples per condition (two simulator sets give the noise
+    floor). invariance_shift: U0 offset for the U0-invariance check (0 = skip). targets:
+    ``"seed"`` or ``"quick"`` (see ``scorepde.evaluation.compare``). seed: the simulator
+    reference draws (a stream separate from the training data).
+    """
+
+    conditions: list[list[float]] = field(
+        default_factory=lambda: [[0.0, 0.1, 25.0], [0.0, 0.25, 25.0]]
+    )
+    held_out: int = 2
+    n_samples: int = 1000
+    invariance_shift: float = 0.4
+    targets: str = "quick"
+    seed: int = 2024
+
+
+@dataclass
+class Recipe:
+    """A whole pipeline: simulate -> train -> sample -> evaluate."""
+
+    name: str = "custom"
+    description: str = ""
+    data: DataRecipe = field(default_factory=DataRecipe)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainConfig = field(default_factory=TrainConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (YAML-ready)."""
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Recipe:
+        """Inverse of :meth:`to_dict`; unknown keys are an error naming the key."""
+        return from_dict(cls, data, where="recipe")
+
+    def save(self, path: str | Path) -> None:
+        """Write the recipe as YAML (atomically)."""
+        save_yaml(self, path)
+
+
+def list_recipes() -> list[str]:
+    """Names of the recipes shipped with the package."""
+    return sorted(p.stem for p in RECIPE_FOLDER.glob("*.yaml"))
+
+
+def load_recipe(name_or_path: str | Path) -> Recipe:
+    """A shipped recipe by name (``battery-quick``) or any recipe YAML file by path."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
+        return load_yaml(Recipe, candidate)
+    path = RECIPE_FOLDER / f"{name_or_path}.yaml"
+    if not path.is_file():
+        raise ConfigError(
+            f"unknown recipe {str(name_or_path)!r}; shipped recipes: {list_recipes()} "
+            "(or give the path of a recipe .yaml file)"
+        )
+    return load_yaml(Recipe, path)
