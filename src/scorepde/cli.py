@@ -98,7 +98,7 @@ def _plot_dataset(out: Path) -> list[Path]:
     import numpy as np
 
     from scorepde.data.schema import group_by_condition, read_dataset
-    from scorepde.evaluation.plots import plot_mean_band, plot_sample_fields
+    from scorepde.plotting import plot_mean_band, plot_sample_fields
 
     data = read_dataset(out)
     groups = group_by_condition(data)
