@@ -243,6 +243,17 @@ if __name__ == "__main__":  # pragma: no cover
 # ----------------------------------------------------------------------------- model commands
 
 
+def _library_errors() -> tuple[type[Exception], ...]:
+    """The errors that mean bad input or a bad file (reported in one line, exit code 2)."""
+    from scorepde.configuration import ConfigError
+    from scorepde.data.campaign import CampaignError
+    from scorepde.data.normalisation import NormalisationError
+    from scorepde.data.schema import DatasetError
+    from scorepde.training.checkpoint import CheckpointError
+
+    return (ConfigError, CampaignError, NormalisationError, DatasetError, CheckpointError)
+
+
 def _recipe(name_or_path: str):
     from scorepde.configuration import ConfigError
     from scorepde.recipes import load_recipe
@@ -302,9 +313,15 @@ def train(
         changes["device"] = device
     if changes:
         config.training = config.training.replace(**changes)
-    if data is None:
-        data = pipeline.simulate(config.data.train, out / "data" / "train.h5", progress=not quiet)
-    _, result = pipeline.train(config, data, out, resume=resume, progress=not quiet)
+    try:
+        if data is None:
+            data = pipeline.simulate(
+                config.data.train, out / "data" / "train.h5", progress=not quiet
+            )
+        _, result = pipeline.train(config, data, out, resume=resume, progress=not quiet)
+    except _library_errors() as error:
+        typer.echo(f"Error: {error}", err=True)
+        raise typer.Exit(code=2) from error
     typer.echo(
         f"trained {result.epochs_done} epochs in {result.wall_time:.0f} s "
         f"({result.samples_per_second:.0f} samples/s); model: {out / 'model'}"
@@ -475,5 +492,9 @@ def run(
 
     config = _recipe(recipe)
     out = out or Path("runs") / config.name
-    report = pipeline.run(config, out, resume=resume, progress=not quiet)
+    try:
+        report = pipeline.run(config, out, resume=resume, progress=not quiet)
+    except _library_errors() as error:
+        typer.echo(f"Error: {error}", err=True)
+        raise typer.Exit(code=2) from error
     typer.echo(f"report: {report}")

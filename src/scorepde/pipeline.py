@@ -17,6 +17,7 @@ figures). Every step skips work already done, so an interrupted ``run`` continue
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -61,13 +62,17 @@ def simulate(
     return simulate_campaign(config, Path(out), overwrite=overwrite, progress=progress)
 
 
-def _complete_model_config(recipe: Recipe, problem: Problem) -> None:
-    """Fill the backbone's channel and condition sizes from the problem when not given."""
+def complete_recipe(recipe: Recipe) -> Recipe:
+    """A copy of ``recipe`` with the backbone's channel and condition sizes filled in from the
+    problem where the recipe leaves them out (the caller's recipe is not changed)."""
+    recipe = copy.deepcopy(recipe)
+    problem = problem_from_config(recipe.data.train)
     options = recipe.model.backbone.options
     if recipe.model.backbone.name == "film":
         options.setdefault("in_channels", len(problem.channels))
         options.setdefault("out_channels", len(problem.channels))
     options.setdefault("cond_dim", len(problem.conditions))
+    return recipe
 
 
 def fit_normaliser(
@@ -96,6 +101,7 @@ def train(
     validation loss. The normaliser is fitted on the training part only.
     """
     run_dir = Path(run_dir)
+    recipe = complete_recipe(recipe)
     dataset = read_dataset(data)
     problem = problem_from_config(recipe.data.train)
     if tuple(dataset.channels) != tuple(problem.channels):
@@ -115,7 +121,6 @@ def train(
     x_val = c_val = None
     if val_part is not None:
         x_val, c_val = to_training_tensors(val_part, normaliser, encoder)
-    _complete_model_config(recipe, problem)
     torch.manual_seed(recipe.training.seed)
     model = build_score_model(recipe.model)
     metadata = {
@@ -299,6 +304,7 @@ def run(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    recipe = complete_recipe(recipe)
     save_yaml(recipe, out_dir / "recipe.yaml")
     start = time.perf_counter()
     train_path = simulate(recipe.data.train, out_dir / "data" / "train.h5", progress=progress)
