@@ -17,9 +17,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-## The main job: simulate the battery data set on the quick default design.
+## The main job: the whole pipeline on the CPU recipe (simulate, train, sample, evaluate, report).
 run: venv
-	$(BIN)/scorepde simulate battery --out $(OUT)/train.h5
+	$(BIN)/scorepde run battery-quick --out $(OUT)
 
 ## The default (fast) test suite, then lint.
 test: venv
@@ -35,6 +35,7 @@ lint: venv
 
 bench: venv
 	$(BIN)/python benchmarks/bench_solver.py
+	$(BIN)/python benchmarks/bench_model.py --threads 1
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
