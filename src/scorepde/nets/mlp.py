@@ -10,7 +10,7 @@ Diagram::
     noise_label (B,) -> Fourier features (B, E) --+
     cond (B, k) ----------------------------------+-> Linear - SiLU - Linear -> e (B, H)
     x (B, d) -> Linear d->H -> h
-    repeat depth times:  h <- h + Linear(SiLU(Linear(SiLU(LayerNorm(h))) + Linear(e)))
+    repeat depth times:  h <- h + Linear(SiLU(Linear(LN(h) * (1 + gamma(e)) + beta(e))))
     Linear H->d (SiLU before it) -> eps_hat (B, d)
 """
 
@@ -25,17 +25,27 @@ from scorepde.nets.embeddings import build_time_embedding
 
 
 class _ResidualBlock(nn.Module):
+    """Pre-norm residual block whose normalised input is modulated by the embedding
+    (adaptive layer norm, FiLM-style): ``h + W2 SiLU(W1 (LN(h) (1 + gamma(e)) + beta(e)))``.
+
+    The modulation is multiplicative, so the conditions can set the *spread* of the output,
+    not only shift it; gamma and beta start at zero (the block starts as a plain MLP block).
+    """
+
     def __init__(self, hidden: int) -> None:
         super().__init__()
-        self.norm = nn.LayerNorm(hidden)
+        self.norm = nn.LayerNorm(hidden, elementwise_affine=False)
+        self.modulation = nn.Linear(hidden, 2 * hidden)
+        nn.init.zeros_(self.modulation.weight)
+        nn.init.zeros_(self.modulation.bias)
         self.inner = nn.Linear(hidden, hidden)
-        self.embedding = nn.Linear(hidden, hidden)
         self.outer = nn.Linear(hidden, hidden)
         self.activation = nn.SiLU()
 
     def forward(self, h: Tensor, embedding: Tensor) -> Tensor:
-        update = self.inner(self.activation(self.norm(h))) + self.embedding(embedding)
-        return h + self.outer(self.activation(update))
+        gamma, beta = self.modulation(embedding).chunk(2, dim=-1)
+        modulated = self.norm(h) * (1.0 + gamma) + beta
+        return h + self.outer(self.activation(self.inner(modulated)))
 
 
 class MLPScoreNet(nn.Module):
