@@ -71,10 +71,11 @@ class EvaluationTargets:
 SEED_TARGETS = EvaluationTargets(
     name="seed", mean_error=0.05, std_error=0.05, coverage=(0.935, 0.965), energy_ratio=1.5
 )
-#: The CPU quick recipe: small nets, few epochs, n ~ 200-500; the energy ratio is judged
-#: only loosely (<= 3) because at these sizes and training budgets it mostly reports.
+#: The CPU quick recipe (issue 3's looser CPU tolerances): mean and std error <= 0.15 and
+#: coverage in [0.90, 0.98]; the energy ratio is reported, not judged (the issue sets no CPU
+#: bound for it, and for a small CPU model it mostly measures residual roughness).
 QUICK_TARGETS = EvaluationTargets(
-    name="quick", mean_error=0.15, std_error=0.15, coverage=(0.90, 0.98), energy_ratio=3.0
+    name="quick", mean_error=0.15, std_error=0.15, coverage=(0.90, 0.98), energy_ratio=None
 )
 
 
