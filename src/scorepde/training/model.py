@@ -18,6 +18,7 @@ from scorepde.data.normalisation import ConditionEncoder, Normaliser
 from scorepde.diffusion.preconditioning import ScoreModel
 from scorepde.diffusion.processes import NoiseProcess, build_process
 from scorepde.nets.registry import BackboneConfig, build_backbone
+from scorepde.sampling.langevin import sample_annealed_langevin
 from scorepde.sampling.samplers import (
     sample_euler_maruyama,
     sample_predictor_corrector,
@@ -76,6 +77,7 @@ SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {
     "euler_maruyama": sample_euler_maruyama,
     "predictor_corrector": sample_predictor_corrector,
     "ode_heun": sample_probability_flow_heun,
+    "annealed_langevin": sample_annealed_langevin,
 }
 
 

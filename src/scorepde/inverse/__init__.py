@@ -1,0 +1,39 @@
+"""inverse layer: simulator + noise model -> pairs (x, y) -> conditional score p(x | y) ->
+posterior samples for any observation without retraining (see docs/inverse.md)."""
+
+from scorepde.inverse.linear_gaussian import LinearGaussianProblem, make_linear_gaussian
+from scorepde.inverse.noise_models import (
+    NOISE_MODELS,
+    AdditiveGaussian,
+    MultiplicativeLogNormal,
+    NoiseModel,
+    RelativeGaussian,
+    StudentT,
+    build_noise_model,
+)
+from scorepde.inverse.posterior import (
+    AmortisedPosterior,
+    Standardiser,
+    default_model_config,
+    default_train_config,
+    from_simulator,
+    summarise,
+)
+
+__all__ = [
+    "NOISE_MODELS",
+    "AdditiveGaussian",
+    "AmortisedPosterior",
+    "LinearGaussianProblem",
+    "MultiplicativeLogNormal",
+    "NoiseModel",
+    "RelativeGaussian",
+    "Standardiser",
+    "StudentT",
+    "build_noise_model",
+    "default_model_config",
+    "default_train_config",
+    "from_simulator",
+    "make_linear_gaussian",
+    "summarise",
+]
