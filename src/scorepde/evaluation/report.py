@@ -257,6 +257,32 @@ def _markdown(title: str, results: Sequence[Mapping[str, Any]], document: Mappin
             *_markdown_table(("condition", "constraint", "model", "simulator"), boundary_rows),
             "",
         ]
+    invariance_rows = [
+        (
+            format_condition(result["condition"]),
+            format_condition(result["invariance"].get("shifted_condition", {})),
+            " / ".join(_number(v) for v in result["invariance"]["model"]["mean_error"]),
+            " / ".join(_number(v) for v in result["invariance"]["floor"]["mean_error"]),
+            _number(result["invariance"]["energy_ratio"]),
+        )
+        for result in results
+        if "invariance" in result
+    ]
+    if invariance_rows:
+        lines += [
+            "## U0 invariance",
+            "",
+            "The simulator's shifted fields do not depend on U0, so model samples at the two "
+            "conditions must be as close to each other as two independent simulator sets. "
+            "Mean error per channel (model pair vs simulator pair) and the joint energy ratio "
+            "(model pair / simulator pair, sample-size corrected; ~1 or below = invariant).",
+            "",
+            *_markdown_table(
+                ("condition", "shifted to", "model mean err", "simulator floor", "energy ratio"),
+                invariance_rows,
+            ),
+            "",
+        ]
     figure_lines = []
     for result in results:
         for figure in result.get("figures", []):
