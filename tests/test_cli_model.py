@@ -16,60 +16,13 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from helpers import tiny_recipe_dict
 from scorepde.cli import app
 from scorepde.recipes import list_recipes
 
 runner = CliRunner()
 WIDE = {"COLUMNS": "200"}  # typer's error box wraps long messages at the terminal width
 SAMPLE_CONDITION = ["--U0", "0", "--l", "0.1", "--F-right", "25"]
-
-
-def tiny_recipe_dict() -> dict[str, Any]:
-    """The same tiny pipeline as tests/test_pipeline.py (degree-1 normaliser: only 4 training
-    design points remain after the validation split)."""
-    return {
-        "name": "tiny",
-        "data": {
-            "train": {"problem": "battery", "n_conditions": 6, "per_condition": 8, "seed": 0},
-            "test": {
-                "problem": "battery",
-                "n_conditions": 3,
-                "per_condition": 4,
-                "seed": 0,
-                "split": "test",
-            },
-            "validation_fraction": 0.34,
-            "normalisation_degree": 1,
-        },
-        "model": {
-            "backbone": {
-                "name": "film",
-                "options": {
-                    "channels": 8,
-                    "blocks": 2,
-                    "kernel_size": 3,
-                    "time_embedding_dim": 16,
-                    "film_hidden": 16,
-                },
-            }
-        },
-        "training": {
-            "epochs": 2,
-            "batch_size": 16,
-            "checkpoint_every": 1,
-            "num_threads": 1,
-            "device": "cpu",  # the same (fast, fp32) training on machines with a GPU
-            "plot": False,
-        },
-        "sampling": {"sampler": "euler_maruyama", "steps": 5, "batch_size": 50},
-        "evaluation": {
-            "conditions": [[0.0, 0.1, 25.0]],
-            "held_out": 1,
-            "n_samples": 20,
-            "invariance_shift": 0.4,
-            "targets": "quick",
-        },
-    }
 
 
 def _flat(text: str) -> str:

@@ -17,66 +17,13 @@ import numpy as np
 import pytest
 import yaml
 
+from helpers import CONDITION, tiny_recipe_dict
 from scorepde import pipeline
 from scorepde.configuration import ConfigError
 from scorepde.data.campaign import SimulationConfig, problem_from_config
 from scorepde.evaluation.evaluate import shifted_condition, simulator_reference
 from scorepde.recipes import Recipe, list_recipes, load_recipe
 from scorepde.training.model import TrainedModel
-
-CONDITION = [0.0, 0.1, 25.0]  # U0 [V], l [L], F_right [A/m^2]
-
-
-def tiny_recipe_dict() -> dict[str, Any]:
-    """6 x 8 training fields, 3 x 4 test fields, a 2-block FiLM net, 2 epochs, 20 samples.
-
-    ``normalisation_degree: 1``: with 0.34 of the 6 training conditions held out for
-    validation, 4 design points remain, too few for the default degree 2 (10 coefficients).
-    """
-    return {
-        "name": "tiny",
-        "description": "test-sized pipeline",
-        "data": {
-            "train": {"problem": "battery", "n_conditions": 6, "per_condition": 8, "seed": 0},
-            "test": {
-                "problem": "battery",
-                "n_conditions": 3,
-                "per_condition": 4,
-                "seed": 0,
-                "split": "test",
-            },
-            "validation_fraction": 0.34,
-            "normalisation_degree": 1,
-        },
-        "model": {
-            "backbone": {
-                "name": "film",
-                "options": {
-                    "channels": 8,
-                    "blocks": 2,
-                    "kernel_size": 3,
-                    "time_embedding_dim": 16,
-                    "film_hidden": 16,
-                },
-            }
-        },
-        "training": {
-            "epochs": 2,
-            "batch_size": 16,
-            "checkpoint_every": 1,
-            "num_threads": 1,
-            "device": "cpu",  # the same (fast, fp32) training on machines with a GPU
-            "plot": False,
-        },
-        "sampling": {"sampler": "euler_maruyama", "steps": 5, "batch_size": 50},
-        "evaluation": {
-            "conditions": [CONDITION],
-            "held_out": 1,
-            "n_samples": 20,
-            "invariance_shift": 0.4,
-            "targets": "quick",
-        },
-    }
 
 
 @pytest.fixture(scope="module")
