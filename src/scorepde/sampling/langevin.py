@@ -46,7 +46,7 @@ from tqdm.auto import tqdm
 
 from scorepde.diffusion.processes import NoiseProcess
 from scorepde.sampling.noise import PerSampleNoise
-from scorepde.sampling.samplers import ScoreFn, _sample_in_batches, _times
+from scorepde.sampling.samplers import ScoreFn, sample_in_batches, times_like
 
 
 def langevin_ladder(process: NoiseProcess, levels: int) -> tuple[Tensor, Tensor]:
@@ -130,7 +130,7 @@ def sample_annealed_langevin(
 
     def rescaled_score(x_hat: Tensor, level: int, cond_batch: Tensor | None) -> Tensor:
         m = float(means[level])
-        return m * score_fn(m * x_hat, _times(times[level], x_hat), cond_batch)
+        return m * score_fn(m * x_hat, times_like(times[level], x_hat), cond_batch)
 
     def run(noise: PerSampleNoise, cond_batch: Tensor | None) -> Tensor:
         x_hat = start_std * noise.normal(shape, device=device, dtype=dtype)
@@ -146,7 +146,7 @@ def sample_annealed_langevin(
             x_hat = x_hat + r_last**2 * rescaled_score(x_hat, levels - 1, cond_batch)
         return x_hat
 
-    return _sample_in_batches(run, n, cond, seed, batch_size, device, dtype)
+    return sample_in_batches(run, n, cond, seed, batch_size, device, dtype)
 
 
 __all__ = ["langevin_ladder", "sample_annealed_langevin"]

@@ -125,7 +125,7 @@ def sample_euler_maruyama(
             x = _euler_maruyama_step(score_fn, process, x, grid[i], grid[i + 1], cond_batch, noise)
         return _tweedie(score_fn, process, x, grid[-1], cond_batch)
 
-    return _sample_in_batches(run, n, cond, seed, batch_size, device, dtype)
+    return sample_in_batches(run, n, cond, seed, batch_size, device, dtype)
 
 
 def sample_predictor_corrector(
@@ -174,7 +174,7 @@ def sample_predictor_corrector(
     def run(noise: PerSampleNoise, cond_batch: Tensor | None) -> Tensor:
         x = process.prior_std() * noise.normal(shape, device=device, dtype=dtype)
         for i in _steps(steps, progress):
-            t = _times(grid[i], x)
+            t = times_like(grid[i], x)
             for _ in range(corrector_steps):
                 score = score_fn(x, t, cond_batch)
                 z = noise.normal(shape, device=device, dtype=dtype)
@@ -188,7 +188,7 @@ def sample_predictor_corrector(
             x = _euler_maruyama_step(score_fn, process, x, grid[i], grid[i + 1], cond_batch, noise)
         return _tweedie(score_fn, process, x, grid[-1], cond_batch)
 
-    return _sample_in_batches(run, n, cond, seed, batch_size, device, dtype)
+    return sample_in_batches(run, n, cond, seed, batch_size, device, dtype)
 
 
 def sample_probability_flow_heun(
@@ -224,22 +224,22 @@ def sample_probability_flow_heun(
         x = process.prior_std() * noise.normal(shape, device=device, dtype=dtype)
         for i in _steps(steps, progress):
             h = float(grid[i + 1] - grid[i])
-            slope = velocity(x, _times(grid[i], x), cond_batch)
+            slope = velocity(x, times_like(grid[i], x), cond_batch)
             x_euler = x + h * slope
             if i == steps - 1:
                 x = x_euler
             else:
-                slope_next = velocity(x_euler, _times(grid[i + 1], x), cond_batch)
+                slope_next = velocity(x_euler, times_like(grid[i + 1], x), cond_batch)
                 x = x + 0.5 * h * (slope + slope_next)
         return _tweedie(score_fn, process, x, grid[-1], cond_batch)
 
-    return _sample_in_batches(run, n, cond, seed, batch_size, device, dtype)
+    return sample_in_batches(run, n, cond, seed, batch_size, device, dtype)
 
 
 # ----------------------------------------------------------------------------------------------
 
 
-def _times(t: Tensor | float, like: Tensor) -> Tensor:
+def times_like(t: Tensor | float, like: Tensor) -> Tensor:
     """A grid time as a ``(B,)`` tensor matching ``like``."""
     return torch.full((like.shape[0],), float(t), device=like.device, dtype=like.dtype)
 
@@ -255,7 +255,7 @@ def _euler_maruyama_step(
 ) -> Tensor:
     """One reverse-SDE step from ``t_now`` down to ``t_next`` (drift at ``t_now``)."""
     h = float(t_now - t_next)
-    t = _times(t_now, x)
+    t = times_like(t_now, x)
     g = append_dims(process.diffusion(t), x.ndim)
     drift = process.drift(x, t) - g**2 * score_fn(x, t, cond)
     z = noise.normal(x.shape[1:], device=x.device, dtype=x.dtype)
@@ -266,7 +266,7 @@ def _tweedie(
     score_fn: ScoreFn, process: NoiseProcess, x: Tensor, t_end: Tensor, cond: Tensor | None
 ) -> Tensor:
     """Denoise at ``t_end``: ``E[x0 | x_t] = (x + sigma_t^2 s) / m_t``."""
-    t = _times(t_end, x)
+    t = times_like(t_end, x)
     variance = append_dims(process.variance(t), x.ndim)
     return (x + variance * score_fn(x, t, cond)) / append_dims(process.mean_coef(t), x.ndim)
 
@@ -292,7 +292,7 @@ def _expand_cond(
     return cond.expand(n, -1)
 
 
-def _sample_in_batches(
+def sample_in_batches(
     run: Callable[[PerSampleNoise, Tensor | None], Tensor],
     n: int,
     cond: Tensor | None,
