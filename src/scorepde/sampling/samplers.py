@@ -301,6 +301,12 @@ def sample_in_batches(
     device: torch.device | str | None,
     dtype: torch.dtype,
 ) -> Tensor:
+    """Run ``run(noise, cond_batch) -> (B, *shape)`` over samples ``0..n-1`` in batches.
+
+    Sample ``i`` draws all its noise from its own stream ``PerSampleNoise(seed, [i, ...])``,
+    so the result does not depend on ``batch_size`` (None: one batch). ``cond``: ``(n, k)``,
+    ``(k,)``/``(1, k)`` (shared) or None. Returns ``(n, *shape)``.
+    """
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     if batch_size is not None and batch_size < 1:
