@@ -20,15 +20,6 @@ from scorepde.sampling import sample_probability_flow_heun
 DTYPE = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Tiny tensors: one thread avoids contention on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class ExactGaussianNoise:
     """Exact noise predictor ``-sigma_t * score`` for ``x0 ~ N(0, diag(variances))``."""
 

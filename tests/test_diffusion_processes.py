@@ -15,15 +15,6 @@ DTYPE = torch.float64
 ALL = [VPProcess(), VEProcess(), VPProcess(beta_min=1.0, beta_max=1.0, t_min=0.01)]
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Tiny tensors: one thread avoids contention on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_vp_preserves_variance() -> None:
     """VP: m_t^2 + sigma_t^2 = 1 for all t, also in float32 near t = 0 (expm1)."""
     process = VPProcess()

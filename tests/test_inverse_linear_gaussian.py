@@ -31,7 +31,6 @@ import time
 
 import numpy as np
 import pytest
-import torch
 from scipy import stats
 
 from scorepde.configuration import ConfigError
@@ -50,15 +49,6 @@ from scorepde.inverse import (
 from scorepde.nets.registry import BackboneConfig
 from scorepde.training.config import TrainConfig
 from scorepde.training.model import ModelConfig
-
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 # ---------------------------------------------------------------------------- exact posterior
 

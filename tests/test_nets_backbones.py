@@ -21,15 +21,6 @@ SMALL_FILM = {"channels": 16, "blocks": 3, "kernel_size": 5, "cond_dim": 2, "fil
               "time_embedding_dim": 16}  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Tiny tensors: one thread avoids contention on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_default_film_net_has_the_seed_size() -> None:
     """Seed network: 20 kernel-7 convolutions of 64 channels + FiLM MLP, ~1.1 M parameters."""
     net = FiLMConvNet()

@@ -37,15 +37,6 @@ from scorepde.sampling import (
 DTYPE = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Tiny tensors: one thread avoids contention on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class GaussianTarget:
     """``x0 | c ~ N(mu + A c, Sigma)`` in ``d`` dimensions, samples shaped ``(B, 1, d)``."""
 

@@ -37,14 +37,6 @@ from scorepde.training.model import SAMPLERS
 DTYPE = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class Gaussian:
     """``N(mu, Sigma)`` in ``d`` dimensions; samples shaped ``(B, 1, d)``."""
 
