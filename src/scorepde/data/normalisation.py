@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -70,7 +70,33 @@ def _read_json(path: str | Path, what: str, expected_format: str) -> dict[str, A
     return data
 
 
-class FieldNormaliser:
+class _JsonFile:
+    """``save`` / ``load`` as JSON (atomic write; a missing or corrupt file is a clear error).
+
+    A subclass sets ``_WHAT`` (for messages), ``_FORMAT`` (recorded and checked) and
+    ``_INDENT``, and provides ``to_dict`` / ``from_dict``.
+    """
+
+    _WHAT: ClassVar[str]
+    _FORMAT: ClassVar[str]
+    _INDENT: ClassVar[int | None] = 1
+
+    def save(self, path: str | Path) -> Path:
+        """Write JSON atomically; returns the path."""
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=self._INDENT))  # type: ignore[attr-defined]
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Any:
+        """Read a file written by :meth:`save` (clear error for a missing or corrupt file)."""
+        data = _read_json(path, cls._WHAT, cls._FORMAT)
+        try:
+            return cls.from_dict(data)  # type: ignore[attr-defined]
+        except (NormalisationError, ValueError, TypeError) as error:
+            raise NormalisationError(f"{path}: {error}") from error
+
+
+class FieldNormaliser(_JsonFile):
     """Per-grid-point mean and one scale per channel: ``z = (x - mean) / scale``.
 
     ``mean`` ``(C, N)`` is the per-point mean over samples; ``scale`` ``(C,)`` is the standard
@@ -90,6 +116,9 @@ class FieldNormaliser:
 
     Units: ``mean`` in the channel's unit, ``scale`` in the channel's unit; ``z`` dimensionless.
     """
+
+    _WHAT: ClassVar[str] = "field normaliser"
+    _FORMAT: ClassVar[str] = _NORMALISER_FORMAT
 
     def __init__(
         self,
@@ -208,20 +237,6 @@ class FieldNormaliser:
             floor=float(data.get("floor", 1e-12)),
         )
 
-    def save(self, path: str | Path) -> Path:
-        """Write JSON atomically; returns the path."""
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=1))
-        return Path(path)
-
-    @classmethod
-    def load(cls, path: str | Path) -> FieldNormaliser:
-        """Read a file written by :meth:`save` (clear error for a missing or corrupt file)."""
-        data = _read_json(path, "field normaliser", _NORMALISER_FORMAT)
-        try:
-            return cls.from_dict(data)
-        except (NormalisationError, ValueError, TypeError) as error:
-            raise NormalisationError(f"{path}: {error}") from error
-
 
 def polynomial_exponents(n_variables: int, degree: int) -> np.ndarray:
     """Exponents ``(F, k)`` of all monomials of total degree ``<= degree`` in ``k`` variables,
@@ -250,7 +265,7 @@ def polynomial_features(encoded: np.ndarray, exponents: np.ndarray) -> np.ndarra
     return np.prod(encoded[:, None, :] ** exponents[None, :, :], axis=2)
 
 
-class ConditionalNormaliser:
+class ConditionalNormaliser(_JsonFile):
     """Condition-dependent standardisation: ``z = (x - mean(p)) / scale(p)``.
 
     ``mean(p)`` ``(C, N)`` and ``scale(p)`` ``(C,)`` are ridge regressions on the monomials
@@ -276,6 +291,10 @@ class ConditionalNormaliser:
 
     Units: ``mean`` and ``scale`` in the channel's unit; ``z`` dimensionless.
     """
+
+    _WHAT: ClassVar[str] = "conditional normaliser"
+    _FORMAT: ClassVar[str] = _CONDITIONAL_FORMAT
+    _INDENT: ClassVar[int | None] = None
 
     def __init__(
         self,
@@ -493,20 +512,6 @@ class ConditionalNormaliser:
         normaliser.scale_floor = floor
         return normaliser
 
-    def save(self, path: str | Path) -> Path:
-        """Write JSON atomically; returns the path."""
-        atomic_write_text(path, json.dumps(self.to_dict()))
-        return Path(path)
-
-    @classmethod
-    def load(cls, path: str | Path) -> ConditionalNormaliser:
-        """Read a file written by :meth:`save` (clear error for a missing or corrupt file)."""
-        data = _read_json(path, "conditional normaliser", _CONDITIONAL_FORMAT)
-        try:
-            return cls.from_dict(data)
-        except (NormalisationError, ValueError, TypeError) as error:
-            raise NormalisationError(f"{path}: {error}") from error
-
 
 Normaliser = FieldNormaliser | ConditionalNormaliser
 
@@ -527,13 +532,16 @@ def load_normaliser(path: str | Path) -> Normaliser:
 
 
 @dataclass(frozen=True)
-class ConditionEncoder:
+class ConditionEncoder(_JsonFile):
     """Maps each condition onto ``[-1, 1]`` over its design range (in ``log`` where log_scale).
 
     ``encode(p)_j = 2 (t(p_j) - t(low_j)) / (t(high_j) - t(low_j)) - 1`` with ``t = log`` for
     log-scale conditions and the identity otherwise. Values outside the range map outside
     ``[-1, 1]`` (extrapolation; see :meth:`check`).
     """
+
+    _WHAT: ClassVar[str] = "condition encoder"
+    _FORMAT: ClassVar[str] = _ENCODER_FORMAT
 
     names: tuple[str, ...]
     units: tuple[str, ...]
@@ -657,17 +665,3 @@ class ConditionEncoder:
             high=tuple(float(v) for v in data["high"]),
             log_scale=tuple(bool(v) for v in data["log_scale"]),
         )
-
-    def save(self, path: str | Path) -> Path:
-        """Write JSON atomically; returns the path."""
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=1))
-        return Path(path)
-
-    @classmethod
-    def load(cls, path: str | Path) -> ConditionEncoder:
-        """Read a file written by :meth:`save` (clear error for a missing or corrupt file)."""
-        data = _read_json(path, "condition encoder", _ENCODER_FORMAT)
-        try:
-            return cls.from_dict(data)
-        except (NormalisationError, ValueError, TypeError) as error:
-            raise NormalisationError(f"{path}: {error}") from error
