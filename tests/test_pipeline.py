@@ -295,3 +295,49 @@ def test_unknown_recipe_name_lists_the_shipped_ones() -> None:
         load_recipe("no-such-recipe")
     for name in list_recipes():
         assert name in str(info.value)
+
+
+# ----------------------------------------------------------------------------- subspace
+
+
+def _subspace_recipe(components: int = 6) -> Recipe:
+    data = tiny_recipe_dict()
+    data["data"]["subspace_components"] = components
+    data["model"]["backbone"] = {"name": "mlp", "options": {"hidden": 16, "depth": 1}}
+    return Recipe.from_dict(data)
+
+
+@pytest.mark.filterwarnings("ignore:SubspaceNormaliser")  # 6 directions of 32 tiny-run fields
+def test_subspace_model_samples_physical_fields_that_keep_dirichlet_values(
+    tmp_path: Path,
+) -> None:
+    """A model trained on subspace coefficients: its model space is (1, K), but it samples
+    physical (n, 2, N) fields, whose Dirichlet values hold to rounding even from a barely
+    trained network (every basis direction has them)."""
+    recipe = _subspace_recipe()
+    folder = tmp_path / "run"
+    data = pipeline.simulate(recipe.data.train, folder / "train.h5", progress=False)
+    trained, _ = pipeline.train(recipe, data, folder, progress=False, log=None)
+    assert trained.sample_shape == (1, 6)
+    reloaded = pipeline.load_model(folder)
+    fields = reloaded.sample(CONDITION, n=5, steps=3, seed=0)
+    assert fields.shape == (5, 2, 100) and np.all(np.isfinite(fields))
+    c_right = problem_from_config(recipe.data.train).params.c_right
+    np.testing.assert_allclose(fields[:, 0, -1], c_right, rtol=1e-9)
+    assert np.abs(fields[:, 1, 0]).max() < 1e-9
+    np.testing.assert_array_equal(fields, trained.sample(CONDITION, n=5, steps=3, seed=0))
+
+
+def test_subspace_needs_a_matching_vector_backbone() -> None:
+    recipe = _subspace_recipe()
+    recipe.model.backbone.options["data_dim"] = 200
+    with pytest.raises(ValueError, match="data_dim must be 6"):
+        pipeline.complete_recipe(recipe)
+    film = Recipe.from_dict({**tiny_recipe_dict()})
+    film.data.subspace_components = 6
+    with pytest.raises(ValueError, match="needs a vector backbone"):
+        pipeline.complete_recipe(film)
+    with pytest.raises(ConfigError, match="subspace_components = 0"):
+        data = tiny_recipe_dict()
+        data["data"]["subspace_components"] = 0
+        Recipe.from_dict(data)

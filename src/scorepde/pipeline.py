@@ -34,6 +34,7 @@ from scorepde.data.normalisation import (
     ConditionEncoder,
     FieldNormaliser,
     Normaliser,
+    SubspaceNormaliser,
 )
 from scorepde.data.schema import FieldDataset, group_by_condition, read_dataset
 from scorepde.evaluation.compare import QUICK_TARGETS, SEED_TARGETS, EvaluationTargets
@@ -68,9 +69,25 @@ def complete_recipe(recipe: Recipe) -> Recipe:
     recipe = copy.deepcopy(recipe)
     problem = problem_from_config(recipe.data.train)
     options = recipe.model.backbone.options
+    shape = model_sample_shape(recipe, problem)
     if recipe.model.backbone.name == "film":
+        if recipe.data.subspace_components is not None:
+            raise ValueError(
+                f"data.subspace_components = {recipe.data.subspace_components} needs a vector "
+                "backbone (model.backbone.name: mlp); the film conv net needs grid fields "
+                "(subspace_components: null)"
+            )
         options.setdefault("in_channels", len(problem.channels))
         options.setdefault("out_channels", len(problem.channels))
+    if recipe.model.backbone.name == "mlp":
+        size = int(np.prod(shape))
+        options.setdefault("data_dim", size)
+        if options["data_dim"] != size:
+            raise ValueError(
+                f"model.backbone.options.data_dim = {options['data_dim']!r} is not allowed: "
+                f"one sample in the model's space has shape {shape}, so data_dim must be {size} "
+                "(or leave it out)"
+            )
     options.setdefault("cond_dim", len(problem.conditions))
     return recipe
 
@@ -79,11 +96,26 @@ def fit_normaliser(
     recipe: Recipe, problem: Problem, dataset: FieldDataset, encoder: ConditionEncoder
 ) -> Normaliser:
     """The recipe's normaliser fitted on ``dataset`` (the training part only)."""
+    encoded = encoder.encode(dataset.conditions)
+    base: FieldNormaliser | ConditionalNormaliser
     if recipe.data.normalisation == "global":
-        return FieldNormaliser(channels=problem.channels).fit(dataset.fields)
-    return ConditionalNormaliser(
-        degree=recipe.data.normalisation_degree, channels=problem.channels
-    ).fit(dataset.fields, encoder.encode(dataset.conditions), dataset.condition_index)
+        base = FieldNormaliser(channels=problem.channels).fit(dataset.fields)
+    else:
+        base = ConditionalNormaliser(
+            degree=recipe.data.normalisation_degree, channels=problem.channels
+        ).fit(dataset.fields, encoded, dataset.condition_index)
+    if recipe.data.subspace_components is None:
+        return base
+    return SubspaceNormaliser(base, recipe.data.subspace_components).fit(
+        dataset.fields, encoded, dataset.condition_index
+    )
+
+
+def model_sample_shape(recipe: Recipe, problem: Problem) -> list[int]:
+    """Shape of one sample in the model's space: ``[C, N]``, or ``[1, K]`` with a subspace."""
+    if recipe.data.subspace_components is not None:
+        return [1, recipe.data.subspace_components]
+    return [len(problem.channels), problem.n_points]
 
 
 def train(
@@ -128,7 +160,7 @@ def train(
         "recipe": recipe.name,
         "data": str(data),
         "data_seed": int(dataset.attrs.get("seed", -1)),
-        "sample_shape": [len(problem.channels), problem.n_points],
+        "sample_shape": model_sample_shape(recipe, problem),
         "channel_names": list(problem.channels),
         "condition_names": list(problem.condition_names),
     }

@@ -33,7 +33,10 @@ class DataRecipe:
     (mean and scale as smooth functions of the conditions, the default; see
     ``scorepde.data.normalisation.ConditionalNormaliser``) or ``"global"`` (one mean profile
     and one scale per channel). normalisation_degree: polynomial degree of the conditional
-    mean and log-scale.
+    mean and scale. subspace_components: if set, the normalised fields are projected onto
+    their leading principal directions and the model learns those ``K`` coefficients
+    (``scorepde.data.normalisation.SubspaceNormaliser``; needs a vector backbone such as
+    ``mlp``); None keeps every grid value.
     """
 
     train: SimulationConfig = field(default_factory=SimulationConfig)
@@ -41,8 +44,18 @@ class DataRecipe:
     validation_fraction: float = 0.1
     normalisation: str = "conditional"
     normalisation_degree: int = 2
+    subspace_components: int | None = None
 
     def __post_init__(self) -> None:
+        if self.subspace_components is not None and (
+            isinstance(self.subspace_components, bool)
+            or not isinstance(self.subspace_components, int)
+            or self.subspace_components < 1
+        ):
+            raise ConfigError(
+                f"data.subspace_components = {self.subspace_components!r} is not allowed; "
+                "expected an int >= 1 or null"
+            )
         if self.normalisation not in NORMALISATIONS:
             raise ConfigError(
                 f"data.normalisation = {self.normalisation!r} is not allowed; "

@@ -22,6 +22,7 @@ from scorepde.data.normalisation import (
     ConditionEncoder,
     FieldNormaliser,
     NormalisationError,
+    SubspaceNormaliser,
     load_normaliser,
 )
 from scorepde.data.schema import (
@@ -46,6 +47,7 @@ __all__ = [
     "FieldNormaliser",
     "NormalisationError",
     "SimulationConfig",
+    "SubspaceNormaliser",
     "condition_seed",
     "config_from_attributes",
     "design_conditions",
