@@ -236,9 +236,6 @@ def simulate(
             typer.echo(f"figure: {picture}")
 
 
-if __name__ == "__main__":  # pragma: no cover
-    app()
-
 
 # ----------------------------------------------------------------------------- model commands
 
@@ -498,3 +495,7 @@ def run(
         typer.echo(f"Error: {error}", err=True)
         raise typer.Exit(code=2) from error
     typer.echo(f"report: {report}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
