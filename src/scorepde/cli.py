@@ -179,6 +179,15 @@ def simulate(
             "--workers", callback=_at_least_one, help="Processes (the data do not depend on it)."
         ),
     ] = 1,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Run the chunks on dask.distributed: the address of a running scheduler "
+            "(tcp://host:8786) or 'local' for a LocalCluster of --workers processes. Needs "
+            "pip install 'scorepde[dask]'. The data do not depend on it.",
+        ),
+    ] = None,
     chunk_conditions: Annotated[
         int,
         typer.Option(
@@ -221,7 +230,9 @@ def simulate(
     )
     start = time.perf_counter()
     try:
-        path = simulate_campaign(config, out, overwrite=overwrite, progress=not quiet)
+        path = simulate_campaign(
+            config, out, overwrite=overwrite, progress=not quiet, scheduler=scheduler
+        )
     except CampaignError as error:
         typer.echo(f"Error: {error}", err=True)
         raise typer.Exit(code=2) from error
