@@ -16,9 +16,11 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+import yaml
 
 import distributed_worker as worker  # tests/ is on sys.path under pytest
 import scorepde
+from helpers import tiny_recipe_dict
 from scorepde.training import TrainConfig, Trainer, distributed
 from scorepde.training.config import resolve_num_threads, usable_physical_cores
 
@@ -30,7 +32,11 @@ SRC = Path(scorepde.__file__).resolve().parents[1]
 def two_ranks(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
     """Run the worker on 2 gloo ranks; returns its folder and each rank's record."""
     out = tmp_path_factory.mktemp("ddp")
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE")
+    }
     env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")])
     env["OMP_NUM_THREADS"] = "1"
     command = [
@@ -147,3 +153,25 @@ def test_thread_count_defaults_to_usable_physical_cores() -> None:
         TrainConfig(num_threads="many")
     with pytest.raises(ValueError, match="num_threads"):
         resolve_num_threads(0)
+
+
+@pytest.mark.slow
+def test_cli_train_under_torchrun(tmp_path: Path) -> None:
+    """``torchrun --nproc-per-node 2 ... scorepde train RECIPE``: the same command and recipe as
+    a single-process run; rank 0 simulates, writes the history and exports the model (~30 s)."""
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(yaml.safe_dump(tiny_recipe_dict()))
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")])
+    env["OMP_NUM_THREADS"] = "1"
+    command = [
+        *(sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"),
+        *("--no-python", sys.executable, "-c", "from scorepde.cli import app; app()"),
+        *("train", str(recipe), "--out", str(tmp_path / "run"), "--quiet"),
+    ]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"torchrun failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert done.stdout.count("x 2 processes") == 1  # pipeline logs come from rank 0 only
+    rows = (tmp_path / "run" / "training" / "history.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2
+    assert (tmp_path / "run" / "model" / "model.safetensors").is_file()

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import csv
+import inspect
 import math
 import os
 import time
@@ -114,6 +115,15 @@ class TrainingResult:
     checkpoint: Path | None = None
 
 
+#: The buffers (e.g. fixed Fourier frequencies) are synchronised once, when DDP wraps the model,
+#: not before every forward pass; the keyword was renamed in torch 2.13.
+_NO_FORWARD_BUFFER_SYNC = (
+    {"forward_sync_buffers": False}
+    if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
+    else {"broadcast_buffers": False}
+)
+
+
 class _NoiseNetwork(nn.Module):
     """``ScoreModel.predict_noise`` as ``forward``: DDP synchronises gradients only for calls
     that go through the wrapped module's ``forward``."""
@@ -198,7 +208,7 @@ class Trainer:
             self._ddp = DistributedDataParallel(
                 _NoiseNetwork(self.model),
                 device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                broadcast_buffers=False,
+                **_NO_FORWARD_BUFFER_SYNC,
             )
         self.ema = EMA(self.model, config.ema_decay, warmup=config.ema_warmup)
         self._ema_model = copy.deepcopy(self.model).eval().requires_grad_(False)
