@@ -290,6 +290,13 @@ class Trainer:
         keep_rest = rest >= world_size
         steps_per_epoch = full_batches + int(keep_rest)
         samples_per_epoch = full_batches * batch_size + (rest if keep_rest else 0)
+        if rest and not keep_rest and self.distributed.is_main:
+            warnings.warn(
+                f"{n_train} training samples with global batch {batch_size} leave a last batch "
+                f"of {rest} < {world_size} processes: it is dropped every epoch (a different "
+                "permutation each epoch, so no sample is left out for good)",
+                stacklevel=2,
+            )
         total_steps = cfg.epochs * steps_per_epoch
         self.scheduler = build_cosine_scheduler(
             self.optimizer,
