@@ -2,11 +2,24 @@
 
 Layers (each imports only the ones listed before it):
 ``physics`` -> ``problems`` -> ``data`` -> ``diffusion`` -> ``nets`` -> ``sampling``
--> ``training`` -> ``evaluation`` -> ``inverse``; ``cli`` sits on top and nothing imports it.
+-> ``training`` -> ``evaluation`` -> ``inverse``; ``pretrained`` (models shipped as package
+data, ``scorepde.load_pretrained("battery")``) sits on ``training``; ``cli`` sits on top and
+nothing imports it.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "load_pretrained"]
+
+
+def __getattr__(name: str) -> Any:
+    """``scorepde.load_pretrained`` without importing torch at ``import scorepde``."""
+    if name == "load_pretrained":
+        from scorepde.pretrained import load_pretrained
+
+        return load_pretrained
+    raise AttributeError(f"module 'scorepde' has no attribute {name!r}")

@@ -13,6 +13,10 @@ In a notebook::
 A run folder holds ``recipe.yaml``, ``data/{train,test}.h5``, ``training/`` (history,
 checkpoints), ``model/`` (the exported model) and ``evaluation/`` (report.json, report.md,
 figures). Every step skips work already done, so an interrupted ``run`` continues.
+
+Under ``torchrun`` (see ``docs/training.md``) every process calls the same functions: rank 0
+simulates missing data, logs, exports and evaluates, the others wait for it where they need
+its files and take part in training only.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from scorepde.evaluation.evaluate import evaluate_conditions
 from scorepde.evaluation.report import format_table, write_report
 from scorepde.problems.base import Problem
 from scorepde.recipes import EvaluationConfig, Recipe, SamplingConfig
+from scorepde.training import distributed
 from scorepde.training.checkpoint import load_trained_model, save_trained_model
 from scorepde.training.model import TrainedModel, build_score_model
 from scorepde.training.trainer import Trainer, TrainingResult
@@ -59,8 +64,16 @@ def _say(log: Log, message: str) -> None:
 def simulate(
     config: SimulationConfig, out: str | Path, *, overwrite: bool = False, progress: bool = True
 ) -> Path:
-    """Run (or resume) one simulation campaign into an HDF5 file; returns its path."""
-    return simulate_campaign(config, Path(out), overwrite=overwrite, progress=progress)
+    """Run (or resume) one simulation campaign into an HDF5 file; returns its path.
+
+    Under torchrun rank 0 simulates and the other ranks wait until the file is complete.
+    """
+    context = distributed.setup()
+    path = Path(out)
+    if context.is_main:
+        path = simulate_campaign(config, path, overwrite=overwrite, progress=progress)
+    context.barrier()
+    return path
 
 
 def complete_recipe(recipe: Recipe) -> Recipe:
@@ -130,8 +143,12 @@ def train(
     """Train the recipe's model on an HDF5 data set; export it to ``run_dir/model``.
 
     Whole design points (``recipe.data.validation_fraction`` of them) are held out for the
-    validation loss. The normaliser is fitted on the training part only.
+    validation loss. The normaliser is fitted on the training part only. Under torchrun every
+    rank trains (data-parallel); rank 0 logs and exports the model.
     """
+    context = distributed.setup()
+    if not context.is_main:
+        log = None
     run_dir = Path(run_dir)
     recipe = complete_recipe(recipe)
     dataset = read_dataset(data)
@@ -175,18 +192,22 @@ def train(
     _say(
         log,
         f"training on {len(x_train)} fields ({0 if x_val is None else len(x_val)} validation) "
-        f"for {recipe.training.epochs} epochs on {trainer.device}",
+        f"for {recipe.training.epochs} epochs on {trainer.device}"
+        + (f" x {context.world_size} processes" if context.is_distributed else ""),
     )
     result = trainer.fit(x_train, c_train, x_val, c_val, resume=resume, progress=progress)
-    folder = save_trained_model(
-        run_dir / "model",
-        trainer.averaged_model(),
-        recipe.model,
-        normaliser=normaliser,
-        condition_encoder=encoder,
-        problem_name=problem.name,
-        metadata={**metadata, "recipe_config": recipe.to_dict()},
-    )
+    folder = run_dir / "model"
+    if context.is_main:
+        folder = save_trained_model(
+            folder,
+            trainer.averaged_model(),
+            recipe.model,
+            normaliser=normaliser,
+            condition_encoder=encoder,
+            problem_name=problem.name,
+            metadata={**metadata, "recipe_config": recipe.to_dict()},
+        )
+    context.barrier()
     _say(log, f"model exported to {folder}")
     return load_trained_model(folder), result
 
@@ -333,16 +354,21 @@ def run(
     """The whole pipeline in one folder: simulate, train, export, evaluate, report.
 
     Returns the path of ``evaluation/report.md``. Re-running continues where it stopped.
+    Under torchrun all ranks train; rank 0 alone evaluates (the others return at once).
     """
+    context = distributed.setup()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     recipe = complete_recipe(recipe)
-    save_yaml(recipe, out_dir / "recipe.yaml")
+    if context.is_main:
+        save_yaml(recipe, out_dir / "recipe.yaml")
     start = time.perf_counter()
     train_path = simulate(recipe.data.train, out_dir / "data" / "train.h5", progress=progress)
     test_path = simulate(recipe.data.test, out_dir / "data" / "test.h5", progress=progress)
     _say(log, f"data ready in {time.perf_counter() - start:.1f} s")
     model, _ = train(recipe, train_path, out_dir, resume=resume, progress=progress, log=log)
+    if not context.is_main:
+        return out_dir / "evaluation" / "report.md"
     _, report = evaluate(
         model,
         out_dir / "evaluation",

@@ -63,6 +63,7 @@ def dsm_loss(
     *,
     generator: torch.Generator | None = None,
     t: Tensor | None = None,
+    noise: Tensor | None = None,
     stratified: bool = True,
 ) -> Tensor:
     """Per-sample denoising score-matching loss with weight ``sigma_t^2``.
@@ -73,6 +74,7 @@ def dsm_loss(
         cond: conditions ``(B, k)`` or ``None``.
         generator: torch generator for the times and the noise (on ``x0``'s device).
         t: fixed times ``(B,)``; drawn from ``U[t_min, t_max]`` when ``None``.
+        noise: fixed standard normal noise shaped like ``x0``; drawn (after ``t``) when ``None``.
         stratified: stratify the drawn times over the batch (ignored when ``t`` is given).
 
     Returns:
@@ -91,7 +93,12 @@ def dsm_loss(
         )
     elif t.shape != (batch,):
         raise ValueError(f"dsm_loss: t must have shape ({batch},), got {tuple(t.shape)}")
-    noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    if noise is None:
+        noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    elif noise.shape != x0.shape:
+        raise ValueError(
+            f"dsm_loss: noise must have the shape of x0 {tuple(x0.shape)}, got {tuple(noise.shape)}"
+        )
     x_t = model.process.perturb(x0, t, noise)
     residual = model.predict_noise(x_t, t, cond) - noise
     return residual.square().flatten(1).mean(dim=1)

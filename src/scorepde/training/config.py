@@ -3,7 +3,8 @@
 The defaults are the seed's recipe: Adam at 2e-4 with a cosine decay to 1e-6 over 5000 epochs,
 batch 1024, gradient clipping at norm 1, EMA decay 0.999. ``"auto"`` means: CUDA if available
 else CPU; bf16 autocast on CUDA and fp32 on CPU; ``torch.compile`` on CUDA (when Triton is
-installed) and off on CPU.
+installed) and off on CPU; CPU threads: the physical cores this process may run on, divided
+among the training processes of this node (:func:`resolve_num_threads`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import math
+import os
 import warnings
 from dataclasses import dataclass
 
@@ -19,6 +21,8 @@ import torch
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 COMPILE_MODES = ("auto", "on", "off")
+#: ``mode`` argument of ``torch.compile`` ("reduce-overhead" / "max-autotune" add CUDA graphs).
+COMPILE_BACKEND_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 @dataclass
@@ -35,7 +39,10 @@ class TrainConfig:
     checkpoint_every: epochs between checkpoints (one is always written at the end);
     keep_checkpoints: how many checkpoint folders to keep. seed: initialises the model-free
     random streams (batch order, diffusion times and noise). device / precision / compile: see
-    the module docstring. num_threads: ``torch.set_num_threads`` for CPU runs (None = leave).
+    the module docstring. compile_mode: ``torch.compile``'s ``mode`` when compiling (one of
+    :data:`COMPILE_BACKEND_MODES`; the CUDA-graph modes pay off for small models on a GPU).
+    num_threads: ``torch.set_num_threads`` (process-wide): an integer, ``"auto"`` (see
+    :func:`resolve_num_threads`) or None (leave torch's setting alone).
     loss_read_every: steps between host reads of the running loss (progress bar, non-finite
     check); larger avoids per-step GPU synchronisation. val_every: epochs between validation
     losses (the last epoch is always validated; others are NaN in the history). val_batch_size:
@@ -58,7 +65,8 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"
     compile: str = "auto"
-    num_threads: int | None = None
+    compile_mode: str = "default"
+    num_threads: int | str | None = "auto"
     loss_read_every: int = 10
     val_every: int = 1
     val_batch_size: int | None = None
@@ -73,7 +81,12 @@ class TrainConfig:
         _check_int(self, "seed", minimum=0)
         _check_int(self, "loss_read_every", minimum=1)
         _check_int(self, "val_every", minimum=1)
-        if self.num_threads is not None:
+        if self.num_threads is not None and self.num_threads != "auto":
+            if isinstance(self.num_threads, str):
+                raise ValueError(
+                    f"TrainConfig.num_threads must be an integer >= 1, 'auto' or null, got "
+                    f"{self.num_threads!r}"
+                )
             _check_int(self, "num_threads", minimum=1)
         if self.val_batch_size is not None:
             _check_int(self, "val_batch_size", minimum=1)
@@ -104,6 +117,7 @@ class TrainConfig:
         _check_choice(self, "device", DEVICES, prefix_ok="cuda:")
         _check_choice(self, "precision", PRECISIONS)
         _check_choice(self, "compile", COMPILE_MODES)
+        _check_choice(self, "compile_mode", COMPILE_BACKEND_MODES)
         if not isinstance(self.ema_warmup, bool) or not isinstance(self.plot, bool):
             raise ValueError(
                 f"TrainConfig.ema_warmup and plot must be true/false, got "
@@ -171,3 +185,49 @@ def resolve_compile(mode: str, device: torch.device) -> bool:
     if mode == "auto":
         return device.type == "cuda" and importlib.util.find_spec("triton") is not None
     return mode == "on"
+
+
+def usable_physical_cores() -> int:
+    """Physical cores this process may run on: its CPU affinity with hyper-thread siblings
+    counted once (from ``/sys/devices/system/cpu``), capped by a cgroup v2 CPU quota
+    (``/sys/fs/cgroup/cpu.max``) when there is one. Falls back to ``os.cpu_count()``."""
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        allowed = list(range(os.cpu_count() or 1))
+    cores: set[str] = set()
+    for cpu in allowed:
+        siblings = f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list"
+        try:
+            with open(siblings, encoding="ascii") as handle:
+                cores.add(handle.read().strip())
+        except OSError:
+            cores.add(str(cpu))
+    count = max(1, len(cores))
+    try:
+        with open("/sys/fs/cgroup/cpu.max", encoding="ascii") as handle:
+            quota, period = handle.read().split()[:2]
+        if quota != "max":
+            count = min(count, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return count
+
+
+def resolve_num_threads(num_threads: int | str | None, processes_per_node: int = 1) -> int | None:
+    """The torch thread count for ``TrainConfig.num_threads``; None means leave torch's.
+
+    ``"auto"`` -> ``max(1, usable_physical_cores() // processes_per_node)``: one thread per
+    physical core (hyper-threads do not speed up dense kernels), shared out among the
+    training processes torchrun started on this node so they do not oversubscribe the cores.
+    On a CPU shared with other jobs fewer threads can be faster; set an integer then.
+    """
+    if num_threads is None:
+        return None
+    if num_threads == "auto":
+        return max(1, usable_physical_cores() // max(1, processes_per_node))
+    if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
+        raise ValueError(
+            f"num_threads must be an integer >= 1, 'auto' or None, got {num_threads!r}"
+        )
+    return num_threads

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from scorepde.sampling.langevin import sample_annealed_langevin
 from scorepde.sampling.samplers import (
     sample_euler_maruyama,
     sample_predictor_corrector,
+    sample_probability_flow_dpm2m,
     sample_probability_flow_heun,
 )
 from scorepde.training.config import resolve_device
@@ -72,11 +74,26 @@ def build_score_model(config: ModelConfig) -> ScoreModel:
     return model
 
 
-#: Sampler names accepted by :meth:`TrainedModel.sample` -> sampling functions.
+#: Sampler names accepted by :meth:`TrainedModel.sample` -> sampling functions. NFE per sample
+#: for ``steps``: euler_maruyama steps + 1; predictor_corrector 2 steps + 1 (one corrector
+#: step); ode_heun, ode_heun_edm and heun_churn 2 steps; ode_dpm2m steps + 1;
+#: annealed_langevin see ``scorepde.sampling.langevin``. Keyword options given to ``sample``
+#: override the presets below (e.g. ``s_churn=20`` for heun_churn).
 SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {
     "euler_maruyama": sample_euler_maruyama,
     "predictor_corrector": sample_predictor_corrector,
     "ode_heun": sample_probability_flow_heun,
+    "ode_heun_edm": partial(sample_probability_flow_heun, time_grid_kind="edm", rho=7.0),
+    "heun_churn": partial(
+        sample_probability_flow_heun,
+        time_grid_kind="edm",
+        rho=7.0,
+        s_churn=10.0,
+        s_tmin=0.05,
+        s_tmax=50.0,
+        s_noise=1.0,
+    ),
+    "ode_dpm2m": partial(sample_probability_flow_dpm2m, time_grid_kind="logsnr"),
     "annealed_langevin": sample_annealed_langevin,
 }
 

@@ -14,6 +14,13 @@ generator and takes index slices of it as batches; the diffusion times and noise
 second seeded generator on the device. Both generators, the optimiser, the scheduler, the EMA and
 the history are checkpointed, so an interrupted run resumed from its last checkpoint ends with
 the same weights as an uninterrupted one (bit-identical on CPU).
+
+Under ``torchrun`` (``WORLD_SIZE > 1``, see ``distributed.py``) every rank holds the whole
+training set and draws the same permutation and the same global batch's diffusion times and
+noise from the shared seed, then keeps its own contiguous rows of each batch; DDP averages the
+gradients of ``sum of the rank's per-sample losses * world_size / global batch``, which is the
+gradient of the global batch's mean loss, so a run's result does not depend on the number of
+processes (up to floating-point summation order). Rank 0 alone writes files.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import csv
+import inspect
 import math
 import os
 import time
@@ -31,14 +39,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
 from scorepde.configuration import to_dict
-from scorepde.diffusion.losses import dsm_loss
+from scorepde.diffusion.losses import dsm_loss, sample_diffusion_times
 from scorepde.diffusion.preconditioning import ScoreModel
 from scorepde.fileio import atomic_write_text
+from scorepde.training import distributed
 from scorepde.training.checkpoint import (
     CheckpointError,
+    checkpoint_name,
     latest_checkpoint,
     load_checkpoint,
     save_checkpoint,
@@ -48,6 +59,7 @@ from scorepde.training.config import (
     resolve_autocast_dtype,
     resolve_compile,
     resolve_device,
+    resolve_num_threads,
 )
 from scorepde.training.ema import EMA
 from scorepde.training.model import ModelConfig, model_config_differences
@@ -78,6 +90,7 @@ _RESUME_SAFE_FIELDS = {
     "val_batch_size",
     "plot",
     "compile",
+    "compile_mode",
     "device",
 }
 
@@ -89,8 +102,9 @@ class TrainingResult:
     history: per-epoch columns (see :data:`HISTORY_COLUMNS`), including epochs of earlier
     (resumed) sessions. epochs_done: epochs completed in total. best_val: lowest validation loss
     (NaN without a validation set). wall_time: seconds spent in this call. samples_per_second:
-    training samples processed per second of optimisation in this call (excludes validation,
-    checkpoints and plots; NaN if no epoch ran). checkpoint: the newest checkpoint folder.
+    training samples processed per second of optimisation in this call, by all ranks together
+    (excludes validation, checkpoints and plots; NaN if no epoch ran). checkpoint: the newest
+    checkpoint folder.
     """
 
     history: dict[str, list[float]]
@@ -101,12 +115,33 @@ class TrainingResult:
     checkpoint: Path | None = None
 
 
-class _CompiledNoisePredictor:
-    """``model`` with a ``torch.compile``'d ``predict_noise`` (what ``dsm_loss`` calls)."""
+#: The buffers (e.g. fixed Fourier frequencies) are synchronised once, when DDP wraps the model,
+#: not before every forward pass; the keyword was renamed in torch 2.13.
+_NO_FORWARD_BUFFER_SYNC = (
+    {"forward_sync_buffers": False}
+    if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
+    else {"broadcast_buffers": False}
+)
+
+
+class _NoiseNetwork(nn.Module):
+    """``ScoreModel.predict_noise`` as ``forward``: DDP synchronises gradients only for calls
+    that go through the wrapped module's ``forward``."""
 
     def __init__(self, model: ScoreModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor, t: Tensor, cond: Tensor | None) -> Tensor:
+        return self.model.predict_noise(x, t, cond)
+
+
+class _NoisePredictor:
+    """What ``dsm_loss`` calls: a process and a ``predict_noise`` (here DDP's forward)."""
+
+    def __init__(self, model: ScoreModel, predict_noise: Callable[..., Tensor]) -> None:
         self.process = model.process
-        self.predict_noise = torch.compile(model.predict_noise)
+        self.predict_noise = predict_noise
 
 
 class Trainer:
@@ -149,12 +184,32 @@ class Trainer:
         self.metadata = dict(metadata or {})
         self.normaliser = normaliser
         self.condition_encoder = condition_encoder
-        if config.num_threads is not None:
-            torch.set_num_threads(config.num_threads)
-        self.device = resolve_device(config.device)
+        self.distributed = distributed.setup()
+        world_size = self.distributed.world_size
+        if config.batch_size % world_size:
+            suggestion = math.ceil(config.batch_size / world_size) * world_size
+            raise ValueError(
+                f"TrainConfig.batch_size = {config.batch_size} is the global batch and must be "
+                f"divisible by the number of processes ({world_size}, from torchrun); use a "
+                f"multiple of {world_size}, e.g. {suggestion}"
+            )
+        threads = resolve_num_threads(config.num_threads, self.distributed.local_world_size)
+        if threads is not None:
+            torch.set_num_threads(threads)
+        self.device = distributed.rank_device(
+            resolve_device(config.device), self.distributed, config.device
+        )
         self.autocast_dtype = resolve_autocast_dtype(config.precision, self.device)
         self.use_compile = resolve_compile(config.compile, self.device)
         self.model = model.to(self.device)
+        self._ddp: DistributedDataParallel | None = None
+        if self.distributed.is_distributed:
+            # broadcasts rank 0's parameters and buffers, so every rank starts from them
+            self._ddp = DistributedDataParallel(
+                _NoiseNetwork(self.model),
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                **_NO_FORWARD_BUFFER_SYNC,
+            )
         self.ema = EMA(self.model, config.ema_decay, warmup=config.ema_warmup)
         self._ema_model = copy.deepcopy(self.model).eval().requires_grad_(False)
         self.optimizer = torch.optim.Adam(
@@ -171,7 +226,7 @@ class Trainer:
         self.epoch = 0
         self.step = 0
         self.history: dict[str, list[float]] = {name: [] for name in HISTORY_COLUMNS}
-        self._train_model: Any = self.model
+        self._loss_fn: Callable[..., Tensor] = self._build_loss_fn()
         self._data_summary: dict[str, int] = {}
 
     # ------------------------------------------------------------------ public API
@@ -200,9 +255,10 @@ class Trainer:
             x_val, cond_val: held-out validation set (same layout), or None.
             resume: continue from ``run_dir/checkpoints/latest`` if it exists. With False, a
                 run_dir that already has checkpoints is an error (nothing is overwritten).
-            progress: show a tqdm bar (loss, validation loss, ETA).
+            progress: show a tqdm bar (loss, validation loss, ETA); rank 0 only.
             callback: called after each epoch (after any checkpoint) with the epoch number
-                and that epoch's history row; an exception raised there stops training.
+                and that epoch's history row; an exception raised there stops training. Under
+                torchrun it runs on every rank (with identical rows): raise on all or none.
 
         Returns:
             :class:`TrainingResult`. Raises ``FloatingPointError`` naming the epoch when the
@@ -221,8 +277,26 @@ class Trainer:
         elif cond_val is not None:
             raise ValueError("cond_val was given without x_val")
         n_train = x_train.shape[0]
+        world_size = self.distributed.world_size
+        if n_train < world_size:
+            raise ValueError(
+                f"x_train has {n_train} samples, fewer than the {world_size} processes; every "
+                "process needs at least one sample per batch"
+            )
         batch_size = min(cfg.batch_size, n_train)
-        steps_per_epoch = math.ceil(n_train / batch_size)
+        # a last batch smaller than the world size is dropped (every rank needs >= 1 row);
+        # with one process that never happens and steps_per_epoch = ceil(n_train / batch_size)
+        full_batches, rest = divmod(n_train, batch_size)
+        keep_rest = rest >= world_size
+        steps_per_epoch = full_batches + int(keep_rest)
+        samples_per_epoch = full_batches * batch_size + (rest if keep_rest else 0)
+        if rest and not keep_rest and self.distributed.is_main:
+            warnings.warn(
+                f"{n_train} training samples with global batch {batch_size} leave a last batch "
+                f"of {rest} < {world_size} processes: it is dropped every epoch (a different "
+                "permutation each epoch, so no sample is left out for good)",
+                stacklevel=2,
+            )
         total_steps = cfg.epochs * steps_per_epoch
         self.scheduler = build_cosine_scheduler(
             self.optimizer,
@@ -250,8 +324,15 @@ class Trainer:
                 f"{latest_checkpoint(self.run_dir)}); pass resume=True to continue that run, or "
                 "use a new run_dir (or delete the old checkpoints) to start afresh"
             )
-        self._write_history_file()
-        self._train_model = _CompiledNoisePredictor(self.model) if self.use_compile else self.model
+        if self.distributed.is_distributed:
+            epochs = self.distributed.all_gather_object(self.epoch)
+            if len(set(epochs)) > 1:
+                raise CheckpointError(
+                    f"the ranks resumed {self.run_dir} at different epochs {epochs}: run_dir "
+                    "must be on a file system that every node sees"
+                )
+        if self.distributed.is_main:
+            self._write_history_file()
 
         from tqdm.auto import tqdm
 
@@ -259,7 +340,7 @@ class Trainer:
             total=cfg.epochs,
             initial=self.epoch,
             unit="epoch",
-            disable=not progress,
+            disable=not progress or not self.distributed.is_main,
             dynamic_ncols=True,
             desc="training" + (" (resumed)" if resumed else ""),
         )
@@ -272,10 +353,10 @@ class Trainer:
                 epoch = self.epoch + 1
                 epoch_start = time.perf_counter()
                 train_loss, grad_norm, lr = self._train_epoch(
-                    epoch, x_train, cond_train, batch_size, bar
+                    epoch, x_train, cond_train, batch_size, samples_per_epoch, bar
                 )
                 train_seconds += time.perf_counter() - epoch_start
-                samples_done += n_train
+                samples_done += samples_per_epoch
                 self.epoch = epoch
                 val_loss = math.nan
                 if x_val is not None and (epoch % cfg.val_every == 0 or epoch == cfg.epochs):
@@ -349,8 +430,13 @@ class Trainer:
         return float(total) / n_val
 
     def save_checkpoint(self) -> Path:
-        """Write a checkpoint for the current epoch (see ``checkpoint.py``); returns its folder."""
-        return save_checkpoint(
+        """Write a checkpoint for the current epoch (see ``checkpoint.py``); returns its folder.
+
+        Under torchrun rank 0 writes it and every rank waits until it is complete."""
+        if not self.distributed.is_main:
+            self.distributed.barrier()
+            return self.checkpoint_dir / checkpoint_name(self.epoch)
+        folder = save_checkpoint(
             self.run_dir,
             self.epoch,
             model=self.model,
@@ -362,11 +448,13 @@ class Trainer:
             trainer_state=self._trainer_state(),
             keep=self.config.keep_checkpoints,
         )
+        self.distributed.barrier()
+        return folder
 
     def plot_history(self) -> Path | None:
         """Write ``run_dir/history.png`` (train loss, gradient norm, validation loss); None if
-        plotting is off or nothing was recorded yet."""
-        if not self.config.plot or not self.history["epoch"]:
+        plotting is off, nothing was recorded yet, or this is not rank 0."""
+        if not self.config.plot or not self.history["epoch"] or not self.distributed.is_main:
             return None
         from scorepde.plotting import plot_training_history
 
@@ -393,8 +481,69 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
 
+    def _build_loss_fn(self) -> Callable[..., Tensor]:
+        """``(x0, t, noise, cond) -> per-sample losses (B,)``: the whole forward of a step
+        (perturbation, network, squared error), compiled when ``compile`` resolves to on; its
+        backward is then compiled too."""
+        predictor: Any = self.model
+        if self._ddp is not None:
+            predictor = _NoisePredictor(self.model, self._ddp)
+
+        def sample_losses(x0: Tensor, t: Tensor, noise: Tensor, cond: Tensor | None) -> Tensor:
+            return dsm_loss(predictor, x0, cond, t=t, noise=noise)
+
+        if self.use_compile:
+            return torch.compile(sample_losses, mode=self.config.compile_mode)
+        return sample_losses
+
+    def _batch_loss(self, x: Tensor, cond: Tensor | None, index: Tensor) -> Tensor:
+        """The loss whose gradient (averaged over the ranks by DDP) is the gradient of the mean
+        DSM loss over the global batch ``x[index]``.
+
+        The times and noise of the whole global batch are drawn on every rank from the shared
+        generator (the same draws as a single process), and each rank keeps its own rows.
+        """
+        global_batch = index.shape[0]
+        t = sample_diffusion_times(
+            self.model.process,
+            global_batch,
+            generator=self.noise_generator,
+            device=x.device,
+            dtype=x.dtype,
+        )
+        noise = torch.randn(
+            (global_batch, *x.shape[1:]),
+            generator=self.noise_generator,
+            device=x.device,
+            dtype=x.dtype,
+        )
+        if self.distributed.is_distributed:
+            rows = self.distributed.shard(global_batch)
+            index, t, noise = index[rows], t[rows], noise[rows]
+        x_batch = x.index_select(0, index)
+        cond_batch = None if cond is None else cond.index_select(0, index)
+        with self._autocast():
+            losses = self._loss_fn(x_batch, t, noise, cond_batch).float()
+        if not self.distributed.is_distributed:
+            return losses.mean()
+        return losses.sum() * (self.distributed.world_size / global_batch)
+
+    def _global_means(self, loss_sum: Tensor, grad_sum: Tensor, steps: int) -> tuple[float, float]:
+        """Mean loss and mean gradient norm per step over all ranks (one host read)."""
+        if not self.distributed.is_distributed:
+            return float(loss_sum) / steps, float(grad_sum) / steps
+        totals = self.distributed.all_reduce_sum(torch.stack([loss_sum, grad_sum]).double())
+        totals = totals.cpu() / (self.distributed.world_size * steps)
+        return float(totals[0]), float(totals[1])
+
     def _train_epoch(
-        self, epoch: int, x: Tensor, cond: Tensor | None, batch_size: int, bar: Any
+        self,
+        epoch: int,
+        x: Tensor,
+        cond: Tensor | None,
+        batch_size: int,
+        samples_per_epoch: int,
+        bar: Any,
     ) -> tuple[float, float, float]:
         """One pass over the data; returns (mean loss, mean pre-clip gradient norm, last lr)."""
         cfg = self.config
@@ -407,16 +556,9 @@ class Trainer:
         grad_sum = torch.zeros((), device=x.device, dtype=torch.float32)
         steps = 0
         lr = self.optimizer.param_groups[0]["lr"]
-        for start in range(0, n, batch_size):
+        for start in range(0, samples_per_epoch, batch_size):
             index = permutation[start : start + batch_size]
-            x_batch = x.index_select(0, index)
-            cond_batch = None if cond is None else cond.index_select(0, index)
-            with self._autocast():
-                loss = (
-                    dsm_loss(self._train_model, x_batch, cond_batch, generator=self.noise_generator)
-                    .float()
-                    .mean()
-                )
+            loss = self._batch_loss(x, cond, index)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = _clip_gradients(params, cfg.grad_clip)
@@ -429,11 +571,10 @@ class Trainer:
             loss_sum += loss.detach()
             grad_sum += grad_norm.detach().float()
             if steps % cfg.loss_read_every == 0:
-                running = float(loss_sum) / steps
-                self._check_finite(running, float(grad_sum), epoch)
+                running, running_grad = self._global_means(loss_sum, grad_sum, steps)
+                self._check_finite(running, running_grad, epoch)
                 bar.set_postfix(_postfix(running, math.nan), refresh=False)
-        train_loss = float(loss_sum) / steps
-        grad_norm_mean = float(grad_sum) / steps
+        train_loss, grad_norm_mean = self._global_means(loss_sum, grad_sum, steps)
         self._check_finite(train_loss, grad_norm_mean, epoch)
         return train_loss, grad_norm_mean, float(lr)
 
@@ -504,6 +645,7 @@ class Trainer:
             "rng": rng,
             "history": {k: list(map(float, v)) for k, v in self.history.items()},
             "data": dict(self._data_summary),
+            "world_size": self.distributed.world_size,
         }
 
     def _restore(self, folder: Path) -> None:
@@ -583,6 +725,8 @@ class Trainer:
     def _append_history(self, row: dict[str, float]) -> None:
         for name in HISTORY_COLUMNS:
             self.history[name].append(float(row[name]))
+        if not self.distributed.is_main:
+            return
         with open(self.history_path, "a", encoding="utf-8") as handle:
             handle.write(_csv_row(row) + "\n")
             handle.flush()
