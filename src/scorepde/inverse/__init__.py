@@ -16,6 +16,7 @@ from scorepde.inverse.posterior import (
     Standardiser,
     default_model_config,
     default_train_config,
+    format_summary,
     from_simulator,
     summarise,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "build_noise_model",
     "default_model_config",
     "default_train_config",
+    "format_summary",
     "from_simulator",
     "make_linear_gaussian",
     "summarise",
