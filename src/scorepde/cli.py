@@ -498,3 +498,10 @@ def run(
         typer.echo(f"Error: {error}", err=True)
         raise typer.Exit(code=2) from error
     typer.echo(f"report: {report}")
+
+
+# ----------------------------------------------------------------------------- inverse problems
+
+from scorepde.cli_invert import invert_app  # noqa: E402  (a sub-app with lazy imports)
+
+app.add_typer(invert_app, name="invert")
