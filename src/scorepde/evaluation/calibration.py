@@ -40,10 +40,11 @@ StatisticFn = Callable[[np.ndarray], np.ndarray]
 
 
 def component_statistics(
-    x_shape: Sequence[int], max_components: int = 64
+    x_shape: Sequence[int], max_components: int = 64, *, include_mean: bool = True
 ) -> tuple[StatisticFn, list[str]]:
     """Every component of ``x`` (flattened index ``i`` named ``x[i]``; an evenly spaced subset
-    of ``max_components`` if there are more) plus ``mean``, the mean over all components.
+    of ``max_components`` if there are more) plus, if ``include_mean``, ``mean``: the mean over
+    all components.
 
     Returns ``(function (..., *x_shape) -> (..., S), names (S,))``.
     """
@@ -55,12 +56,14 @@ def component_statistics(
         index = np.arange(size)
     else:
         index = np.unique(np.round(np.linspace(0, size - 1, max_components)).astype(int))
-    names = [f"x[{i}]" for i in index] + ["mean"]
+    names = [f"x[{i}]" for i in index] + (["mean"] if include_mean else [])
     n_axes = len(x_shape)
 
     def statistics(values: np.ndarray) -> np.ndarray:
         values = np.asarray(values, dtype=np.float64)
         flat = values.reshape(*values.shape[: values.ndim - n_axes], size)
+        if not include_mean:
+            return flat[..., index]
         return np.concatenate([flat[..., index], flat.mean(axis=-1, keepdims=True)], axis=-1)
 
     return statistics, names
