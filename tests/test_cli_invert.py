@@ -243,3 +243,36 @@ def test_misspecify_prints_and_writes_the_table(trained: Path, tmp_path: Path) -
     assert [row["level_ratio"] for row in rows] == [1.0, 4.0]
     bad = runner.invoke(app, [*args[:3], "--factor", "-1"], env=WIDE)
     _refused(bad, "-1.0 is not allowed; expected a number > 0")
+
+
+# ----------------------------------------------------------------------------- battery (fields)
+
+
+def test_battery_recipe_trains_and_samples_porosity_fields(tmp_path: Path) -> None:
+    """A field problem: the model works on whitened GP modes, ``invert sample`` writes porosity
+    fields ``(n, 1, 100)`` and plots their band; ``n_observations: 0`` skips the calibration."""
+    data = tiny_inverse_recipe()
+    data.update(
+        name="tiny-battery",
+        problem={"name": "battery_porosity", "options": {"observation": "sensors", "sensors": 3}},
+        model=None,
+        training={"epochs": 2, "batch_size": 128, "device": "cpu", "compile": "off"},
+        calibration={"n_observations": 0},
+    )
+    recipe = tmp_path / "battery.yaml"
+    recipe.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["invert", "train", str(recipe), "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "calibration" not in result.output and not (out / "calibration").exists()
+    problem = load_inverse_recipe(recipe).build_problem()
+    clean = problem.forward(problem.sample_prior(1, np.random.default_rng(0)))
+    np.save(tmp_path / "y.npy", clean[0])
+    samples = tmp_path / "porosity.npy"
+    args = ["invert", "sample", str(out), "--observation", str(tmp_path / "y.npy"), "-n", "20"]
+    result = runner.invoke(app, [*args, "--out", str(samples), "--plot"])
+    assert result.exit_code == 0, result.output
+    porosity = np.load(samples)
+    assert porosity.shape == (20, 1, 100)
+    assert np.all((porosity > 0) & (porosity < 1))
+    assert samples.with_suffix(".png").is_file()

@@ -82,9 +82,46 @@ def linear_gaussian_inverse_problem(
     )
 
 
+def battery_porosity_inverse_problem(
+    observation: str = "sensors", space: str = "whitened", **options: Any
+) -> InverseProblem:
+    """:class:`~scorepde.inverse.battery.BatteryPorosityProblem` ``(observation, **options)``:
+    the porosity field of the battery electrode from noisy ``c``/``phi`` measurements
+    (``"sensors"`` or ``"full"``), no closed-form posterior (its pCN MCMC is the reference).
+
+    space: ``"whitened"`` (default): ``x`` is the ``k``-dimensional whitened GP latent and
+    samples map to porosity ``(n, 1, N)`` through ``to_physical``; ``"porosity"``: ``x`` is the
+    porosity field ``(1, N)`` itself.
+    """
+    from scorepde.inverse.battery import SPACES, BatteryPorosityProblem
+
+    if space not in SPACES:
+        raise ValueError(f"space = {space!r} is not allowed; expected one of {SPACES}")
+    problem = BatteryPorosityProblem(observation, **options)
+    whitened = space == "whitened"
+    return InverseProblem(
+        name="battery_porosity",
+        x_shape=(problem.n_modes,) if whitened else problem.x_shape,
+        y_shape=problem.y_shape,
+        sample_prior=problem.sample_whitened if whitened else problem.sample_prior,
+        forward=problem.forward_whitened if whitened else problem.forward,
+        noise=problem.noise,
+        kind="field",
+        to_physical=problem.porosity_from_whitened if whitened else None,
+        grid=np.asarray(problem.grid) * 1e6,
+        grid_label="x [µm]",
+        channel_names=("porosity",),
+        description=(
+            f"battery porosity from {observation} c/phi ({problem.y_shape[1]} points, "
+            f"{problem.noise.level:g} relative noise), {space} x"
+        ),
+    )
+
+
 #: Name -> builder(**options) -> InverseProblem.
 INVERSE_PROBLEMS: dict[str, Callable[..., InverseProblem]] = {
     "linear_gaussian": linear_gaussian_inverse_problem,
+    "battery_porosity": battery_porosity_inverse_problem,
 }
 
 
@@ -110,6 +147,7 @@ __all__ = [
     "INVERSE_PROBLEMS",
     "KINDS",
     "InverseProblem",
+    "battery_porosity_inverse_problem",
     "build_inverse_problem",
     "linear_gaussian_inverse_problem",
 ]
