@@ -4,14 +4,18 @@ Fast tests: the whitened prior against the forward campaign's GP and porosity st
 forward model against ``BatteryProblem.solve``, the noise and its log-likelihood, sensor
 layouts, argument errors, and the comparison's plumbing on a tiny model.
 
-Slow test (``-m slow``): train the default amortised posterior (whitened latent, 20 000 pairs,
-the default recipe cut to 2000 optimiser steps) on the sensors case and compare it with the
-generalised-pCN reference on 2 observations; tolerances in its docstring.
+Slow test (``-m slow``, ~7 minutes): train the default amortised posterior (whitened latent,
+20 000 pairs, the default recipe cut to 2000 optimiser steps) on the sensors case and compare it
+with the generalised-pCN reference on 2 observations; tolerances in its docstring.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -248,18 +252,23 @@ def test_compare_with_mcmc_plumbing(sensors, tmp_path) -> None:
 @pytest.mark.slow
 def test_score_posterior_matches_mcmc_on_sensors(tmp_path) -> None:
     """Sensors case (5 points, 2 % noise, l = 0.25 L, U0 = 0 V, F_right = 25 A/m^2): the
-    default model on the whitened latent, 20 000 pairs, ~2000 optimiser steps; 1000
-    euler_maruyama samples against 8 x 1000 generalised-pCN draws for 2 observations.
+    default model on the whitened latent, 20 000 pairs, ~2000 optimiser steps (EMA warm-up);
+    1000 euler_maruyama samples against 8 x 1000 generalised-pCN draws, 2 observations.
+    The same settings as ``benchmarks/bench_inverse_battery.py``'s defaults, whose one run
+    (docs/inverse.md, "Battery porosity") measured mean error 0.40 / 0.43, std error
+    0.29 / 0.18, coverage 0.98 / 0.97, R-hat 1.015 / 1.013, ~7 minutes on a shared CPU.
 
-    Tolerances (porosity channel; ``floor`` = the same metric between the two halves of the
-    MCMC chains, the reference's own noise, measured 0.05-0.16 for the mean):
+    Tolerances (porosity channel):
 
     * MCMC converged: max R-hat < 1.05 over porosity nodes and latent modes.
-    * mean error (max over nodes / max posterior std) <= 1.0 and std error <= 0.5: a short
-      CPU training run leaves the model ~0.5 posterior std off and its spread too wide in the
-      data-informed modes (measured values: docs/inverse.md, "Battery porosity"); this is a
-      regression check against gross failure, not an accuracy claim.
-    * coverage of MCMC draws by the score's 95 % band >= 0.6.
+    * mean error (max over nodes of |mean difference| / max MCMC posterior std) <= 0.6: the
+      reference's own floor (two halves of its chains) measured 0.04-0.05; the Monte-Carlo
+      noise of 1000 score samples adds ~2.5 / sqrt(1000) = 0.08; the rest (0.4) is the
+      model's error after this short training, plus a margin of ~2x the noise.
+    * std error (relative L2 of the pointwise std) <= 0.45 (measured up to 0.29; noise of a
+      std from 1000 samples ~ sqrt(1 / 2000) = 0.02 per node).
+    * coverage of MCMC draws by the score's 95 % band >= 0.9 (measured 0.97-0.98: the
+      short-trained model is slightly too wide, so over-coverage is expected).
     """
     problem = BatteryPorosityProblem("sensors")
     posterior = train_battery_posterior(problem, steps=2000, run_dir=tmp_path / "run", seed=0)
@@ -267,6 +276,43 @@ def test_score_posterior_matches_mcmc_on_sensors(tmp_path) -> None:
     print("\n" + report.to_markdown())
     for row in report.rows:
         assert row.converged, row
-        assert row.mean_error <= 1.0, row
-        assert row.std_error <= 0.5, row
-        assert row.coverage >= 0.6, row
+        assert row.mean_error <= 0.6, row
+        assert row.std_error <= 0.45, row
+        assert row.coverage >= 0.9, row
+
+
+def test_benchmark_script_smoke(tmp_path, capsys) -> None:
+    """``benchmarks/bench_inverse_battery.py`` at toy sizes prints its table and JSON."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_inverse_battery.py"
+    spec = importlib.util.spec_from_file_location("bench_inverse_battery", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    out = tmp_path / "report.json"
+    report = module.main(
+        [
+            "--n-train",
+            "40",
+            "--steps",
+            "2",
+            "--n-observations",
+            "1",
+            "--n-samples",
+            "4",
+            "--n-chains",
+            "2",
+            "--n-draws",
+            "8",
+            "--n-burn",
+            "40",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--json",
+            str(out),
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert "| obs | mean err | std err | coverage |" in printed
+    assert len(report.rows) == 1
+    assert json.loads(out.read_text())["rows"][0]["score_samples"] == 4
