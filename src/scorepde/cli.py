@@ -540,5 +540,12 @@ def run(
     typer.echo(f"report: {report}")
 
 
+# ----------------------------------------------------------------------------- inverse problems
+
+from scorepde.cli_invert import invert_app  # noqa: E402  (a sub-app with lazy imports)
+
+app.add_typer(invert_app, name="invert")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

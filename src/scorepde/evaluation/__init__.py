@@ -2,9 +2,16 @@
 
 metrics: per-channel statistics on (n, channels, n_points) sample sets; compare: model vs
 simulator next to the simulator-vs-simulator noise floor, and target profiles; report: JSON +
-Markdown report and terminal table; plots: the figures.
+Markdown report and terminal table; plots: the figures. calibration: simulation-based
+calibration (rank statistics, KS tests, coverage of credible intervals) of posterior samplers.
 """
 
+from scorepde.evaluation.calibration import (
+    CalibrationResult,
+    calibration_from_samples,
+    component_statistics,
+    simulation_based_calibration,
+)
 from scorepde.evaluation.compare import (
     QUICK_TARGETS,
     SEED_TARGETS,
@@ -33,12 +40,15 @@ from scorepde.evaluation.report import (
 __all__ = [
     "QUICK_TARGETS",
     "SEED_TARGETS",
+    "CalibrationResult",
     "EvaluationTargets",
     "boundary_errors",
+    "calibration_from_samples",
     "channel_fluctuation_scale",
     "check_targets",
     "classifier_two_sample_test",
     "compare_sample_sets",
+    "component_statistics",
     "coverage",
     "energy_distance",
     "energy_permutation_test",
@@ -47,6 +57,7 @@ __all__ = [
     "invariance_check",
     "mean_error",
     "plot_result_band",
+    "simulation_based_calibration",
     "std_error",
     "write_report",
 ]

@@ -1,7 +1,20 @@
 """inverse layer: simulator + noise model -> pairs (x, y) -> conditional score p(x | y) ->
 posterior samples for any observation without retraining (see docs/inverse.md)."""
 
+from scorepde.inverse.battery import (
+    BatteryComparison,
+    BatteryPorosityProblem,
+    ObservationComparison,
+    compare_with_mcmc,
+    train_battery_posterior,
+)
 from scorepde.inverse.linear_gaussian import LinearGaussianProblem, make_linear_gaussian
+from scorepde.inverse.mcmc import (
+    MCMCResult,
+    effective_sample_size,
+    pcn_sample,
+    split_rhat,
+)
 from scorepde.inverse.noise_models import (
     NOISE_MODELS,
     AdditiveGaussian,
@@ -16,6 +29,7 @@ from scorepde.inverse.posterior import (
     Standardiser,
     default_model_config,
     default_train_config,
+    format_summary,
     from_simulator,
     summarise,
 )
@@ -24,16 +38,26 @@ __all__ = [
     "NOISE_MODELS",
     "AdditiveGaussian",
     "AmortisedPosterior",
+    "BatteryComparison",
+    "BatteryPorosityProblem",
     "LinearGaussianProblem",
+    "MCMCResult",
     "MultiplicativeLogNormal",
     "NoiseModel",
+    "ObservationComparison",
     "RelativeGaussian",
     "Standardiser",
     "StudentT",
     "build_noise_model",
+    "compare_with_mcmc",
     "default_model_config",
     "default_train_config",
+    "effective_sample_size",
+    "format_summary",
     "from_simulator",
     "make_linear_gaussian",
+    "pcn_sample",
+    "split_rhat",
     "summarise",
+    "train_battery_posterior",
 ]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -286,19 +286,90 @@ class AmortisedPosterior:
         sample ``i`` uses the stream ``(seed, i)``, so results do not depend on ``batch_size``.
         options: passed to the sampler (e.g. ``levels``, ``step_size`` for Langevin).
         """
-        score_model, x_std, y_std = self._require_trained()
-        if sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {sampler!r}; allowed: {sorted(SAMPLERS)}")
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
+        self._require_trained()
         observation = np.asarray(y, dtype=np.float64)
         if observation.size != math.prod(self.y_shape):
             raise ValueError(
                 f"y has shape {observation.shape}; expected one observation of shape {self.y_shape}"
             )
-        if not np.all(np.isfinite(observation)):
+        return self._sample(
+            observation.reshape(1, *self.y_shape),
+            n,
+            sampler=sampler,
+            steps=steps,
+            seed=seed,
+            batch_size=batch_size,
+            device=device,
+            progress=progress,
+            **options,
+        )[0]
+
+    def sample_many(
+        self,
+        n: int,
+        observations: np.ndarray,
+        *,
+        sampler: str = "euler_maruyama",
+        steps: int | None = None,
+        seed: int = 0,
+        batch_size: int = 1000,
+        device: str | torch.device = "auto",
+        progress: bool = False,
+        **options: Any,
+    ) -> np.ndarray:
+        """``n`` posterior samples for each of ``M`` observations in one sampler run:
+        ``observations (M, *y_shape)`` -> ``(M, n, *x_shape)``.
+
+        Sample ``j`` of observation ``m`` uses the stream ``(seed, m n + j)``, so
+        ``sample_many(n, y[None], seed=s)[0]`` equals ``sample(n, y, seed=s)``. The other
+        arguments are those of :meth:`sample`.
+        """
+        self._require_trained()
+        batch = np.asarray(observations, dtype=np.float64)
+        if (
+            batch.ndim < 1
+            or batch.shape[0] < 1
+            or math.prod(batch.shape[1:]) != math.prod(self.y_shape)
+        ):
+            raise ValueError(
+                f"observations have shape {batch.shape}; expected (M, *{self.y_shape}) with M >= 1"
+            )
+        return self._sample(
+            batch.reshape(batch.shape[0], *self.y_shape),
+            n,
+            sampler=sampler,
+            steps=steps,
+            seed=seed,
+            batch_size=batch_size,
+            device=device,
+            progress=progress,
+            **options,
+        )
+
+    def _sample(
+        self,
+        observations: np.ndarray,
+        n: int,
+        *,
+        sampler: str,
+        steps: int | None,
+        seed: int,
+        batch_size: int,
+        device: str | torch.device,
+        progress: bool,
+        **options: Any,
+    ) -> np.ndarray:
+        """``observations (M, *y_shape)`` -> ``(M, n, *x_shape)``."""
+        score_model, x_std, y_std = self._require_trained()
+        if sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {sampler!r}; allowed: {sorted(SAMPLERS)}")
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        if not np.all(np.isfinite(observations)):
             raise ValueError("y must be finite")
-        cond = y_std.transform(observation.reshape(self.y_shape)).reshape(1, -1)
+        n_obs = observations.shape[0]
+        cond = y_std.transform(observations).reshape(n_obs, -1)
+        cond = np.repeat(cond, int(n), axis=0)  # row m n + j: observation m
         torch_device = resolve_device(device)
         score_model.to(torch_device)
         kwargs = {**DEFAULT_SAMPLER_OPTIONS.get(sampler, {}), **options}
@@ -308,7 +379,7 @@ class AmortisedPosterior:
                 score_model.process,
                 self._net_shape,
                 torch.from_numpy(cond).float().to(torch_device),
-                n=int(n),
+                n=n_obs * int(n),
                 steps=int(steps) if steps is not None else DEFAULT_STEPS[sampler],
                 seed=seed,
                 batch_size=batch_size,
@@ -316,8 +387,8 @@ class AmortisedPosterior:
                 progress=progress,
                 **kwargs,
             )
-        z = samples.detach().to("cpu", torch.float64).numpy().reshape(int(n), *self.x_shape)
-        return x_std.inverse(z)
+        z = samples.detach().to("cpu", torch.float64).numpy()
+        return x_std.inverse(z.reshape(n_obs, int(n), *self.x_shape))
 
     # ------------------------------------------------------------------ persistence
 
@@ -368,18 +439,53 @@ class AmortisedPosterior:
         return posterior
 
 
-def summarise(samples: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-component summary of ``samples (n, *x_shape)``: ``mean``, ``std`` (ddof 1) and the
-    percentiles ``p2.5``, ``p50``, ``p97.5``; each ``x_shape``."""
+def summarise(
+    samples: np.ndarray, percentiles: Sequence[float] = (2.5, 50.0, 97.5)
+) -> dict[str, np.ndarray]:
+    """Per-component summary of ``samples (n, *x_shape)``: ``mean``, ``std`` (ddof 1) and one
+    entry per percentile ``q`` named ``f"p{q:g}"`` (default ``p2.5``, ``p50``, ``p97.5``: the
+    median and the central 95 % interval); each ``x_shape``."""
     samples = np.asarray(samples, dtype=np.float64)
-    low, median, high = np.percentile(samples, [2.5, 50.0, 97.5], axis=0)
-    return {
+    if samples.ndim < 1 or samples.shape[0] < 1:
+        raise ValueError(f"samples have shape {samples.shape}; expected (n, *x_shape), n >= 1")
+    levels = [float(q) for q in percentiles]
+    if not all(0.0 <= q <= 100.0 for q in levels):
+        raise ValueError(f"percentiles must lie in [0, 100], got {list(percentiles)}")
+    summary = {
         "mean": samples.mean(axis=0),
         "std": samples.std(axis=0, ddof=1) if samples.shape[0] > 1 else np.zeros(samples.shape[1:]),
-        "p2.5": low,
-        "p50": median,
-        "p97.5": high,
     }
+    if levels:
+        for q, value in zip(levels, np.percentile(samples, levels, axis=0), strict=True):
+            summary[f"p{q:g}"] = value
+    return summary
+
+
+def format_summary(
+    summary: Mapping[str, np.ndarray],
+    *,
+    names: Sequence[str] | None = None,
+    truth: np.ndarray | None = None,
+    max_rows: int = 20,
+) -> str:
+    """A plain-text table of a :func:`summarise` result, one row per component (flattened;
+    the first ``max_rows`` and a count of the rest), with a ``truth`` column if given."""
+    columns = list(summary)
+    flat = {key: np.asarray(value, dtype=np.float64).ravel() for key, value in summary.items()}
+    size = len(next(iter(flat.values())))
+    labels = list(names) if names is not None else [f"x[{i}]" for i in range(size)]
+    if truth is not None:
+        flat["truth"] = np.asarray(truth, dtype=np.float64).ravel()
+        if flat["truth"].size != size:
+            raise ValueError(f"truth has {flat['truth'].size} components; the summary has {size}")
+        columns.append("truth")
+    width = max(len(label) for label in [*labels[:max_rows], "component"])
+    lines = ["component".ljust(width) + "".join(f"{c:>12}" for c in columns)]
+    for i in range(min(size, max_rows)):
+        lines.append(labels[i].ljust(width) + "".join(f"{flat[c][i]:>12.4g}" for c in columns))
+    if size > max_rows:
+        lines.append(f"... {size - max_rows} more components")
+    return "\n".join(lines)
 
 
 def from_simulator(
@@ -423,6 +529,7 @@ __all__ = [
     "Standardiser",
     "default_model_config",
     "default_train_config",
+    "format_summary",
     "from_simulator",
     "network_shape",
     "summarise",

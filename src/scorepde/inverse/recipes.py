@@ -1,0 +1,370 @@
+"""Named inverse recipes: one YAML file fixes a whole amortised-posterior job (problem, noise,
+training pairs, model, training, sampler, calibration), and :func:`train_from_recipe` runs it.
+
+Shipped recipes live in ``scorepde/configs/inverse/*.yaml`` (package data, separate from the
+forward recipes of :mod:`scorepde.recipes`); a path to any YAML file works too. Unknown keys
+are an error naming the key. Seeds: the training pairs use ``seed``, the train/validation split
+and the weight initialisation ``seed`` (the trainer's own streams ``training.seed``, default
+``seed``), the calibration pairs ``seed + 1`` and their posterior samples ``seed + 2``.
+
+Folder written by :func:`train_from_recipe`::
+
+    OUT/recipe.yaml                  the recipe as run
+    OUT/training/                    the trainer's run folder (history, checkpoints)
+    OUT/model/                       AmortisedPosterior.save + recipe.yaml (sample from here)
+    OUT/calibration/calibration.{json,md,png}   simulation-based calibration report
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scorepde.configuration import ConfigError, from_dict, load_yaml, save_yaml, to_dict
+from scorepde.evaluation.calibration import (
+    DEFAULT_LEVELS,
+    CalibrationResult,
+    component_statistics,
+    simulation_based_calibration,
+)
+from scorepde.fileio import atomic_write_text
+from scorepde.inverse.noise_models import build_noise_model
+from scorepde.inverse.posterior import (
+    AmortisedPosterior,
+    default_model_config,
+    default_train_config,
+    from_simulator,
+)
+from scorepde.inverse.problems import InverseProblem, build_inverse_problem
+from scorepde.provenance import provenance
+from scorepde.training.config import TrainConfig
+from scorepde.training.model import SAMPLERS, ModelConfig
+
+INVERSE_RECIPE_FOLDER = Path(__file__).resolve().parent.parent / "configs" / "inverse"
+RECIPE_FILE = "recipe.yaml"
+
+
+@dataclass
+class ProblemSpec:
+    """A problem of :data:`~scorepde.inverse.problems.INVERSE_PROBLEMS` and its builder's
+    keyword options."""
+
+    name: str = "linear_gaussian"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PairsConfig:
+    """Training pairs: how many to simulate, and the share held out for the validation loss."""
+
+    n_train: int = 20_000
+    validation_fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.n_train, bool) or not isinstance(self.n_train, int) or self.n_train < 2:
+            raise ConfigError(f"data.n_train = {self.n_train!r}; expected an integer >= 2")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ConfigError(
+                f"data.validation_fraction = {self.validation_fraction!r}; expected [0, 1)"
+            )
+
+
+@dataclass
+class InverseSamplingConfig:
+    """The recipe's posterior sampler (see ``scorepde.training.model.SAMPLERS``); ``steps``
+    None: the sampler's default (``scorepde.inverse.posterior.DEFAULT_STEPS``)."""
+
+    sampler: str = "euler_maruyama"
+    steps: int | None = None
+    batch_size: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(
+                f"sampling.sampler = {self.sampler!r}; expected one of {sorted(SAMPLERS)}"
+            )
+        if self.steps is not None and (not isinstance(self.steps, int) or self.steps < 1):
+            raise ConfigError(f"sampling.steps = {self.steps!r}; expected an integer >= 1 or null")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ConfigError(
+                f"sampling.batch_size = {self.batch_size!r}; expected an integer >= 1"
+            )
+
+
+@dataclass
+class CalibrationConfig:
+    """Simulation-based calibration after training (``n_observations: 0`` skips it):
+    ``n_observations`` fresh pairs, ``n_samples`` posterior samples each, family-wise
+    ``alpha``, coverage ``levels``, at most ``max_components`` components ranked (plus their
+    mean)."""
+
+    n_observations: int = 200
+    n_samples: int = 100
+    alpha: float = 0.01
+    levels: list[float] = field(default_factory=lambda: list(DEFAULT_LEVELS))
+    max_components: int = 64
+
+    def __post_init__(self) -> None:
+        count = self.n_observations
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0 or count == 1:
+            raise ConfigError(
+                f"calibration.n_observations = {self.n_observations!r}; expected 0 (skip) or an "
+                "integer >= 2"
+            )
+        if not isinstance(self.n_samples, int) or self.n_samples < 1:
+            raise ConfigError(f"calibration.n_samples = {self.n_samples!r}; expected >= 1")
+        if not 0.0 < self.alpha < 1.0:
+            raise ConfigError(f"calibration.alpha = {self.alpha!r}; expected (0, 1)")
+        if not self.levels or not all(0.0 < level < 1.0 for level in self.levels):
+            raise ConfigError(f"calibration.levels = {self.levels!r}; expected numbers in (0, 1)")
+
+
+@dataclass
+class InverseRecipe:
+    """A whole amortised-posterior job (see the module docstring).
+
+    noise: overrides the problem's own noise model (``{"name": ..., **fields}``,
+    ``scorepde.inverse.noise_models``); null keeps it. model: a full ``ModelConfig`` dict, or
+    null for :func:`~scorepde.inverse.posterior.default_model_config`. training: overrides of
+    :func:`~scorepde.inverse.posterior.default_train_config` (any ``TrainConfig`` field).
+    """
+
+    name: str = "custom"
+    description: str = ""
+    seed: int = 0
+    problem: ProblemSpec = field(default_factory=ProblemSpec)
+    noise: dict[str, Any] | None = None
+    data: PairsConfig = field(default_factory=PairsConfig)
+    model: dict[str, Any] | None = None
+    training: dict[str, Any] = field(default_factory=dict)
+    sampling: InverseSamplingConfig = field(default_factory=InverseSamplingConfig)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed = {self.seed!r}; expected an integer >= 0")
+        self.training = dict(self.training or {})
+        if self.noise is not None:
+            build_noise_model(dict(self.noise))  # raises ConfigError naming a bad key
+        if self.model is not None:
+            ModelConfig.from_dict(dict(self.model))
+        allowed = {f.name for f in dataclasses.fields(TrainConfig)}
+        unknown = sorted(set(self.training) - allowed)
+        if unknown:
+            raise ConfigError(f"training: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+
+    # ------------------------------------------------------------------ (de)serialisation
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (YAML-ready)."""
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InverseRecipe:
+        """Inverse of :meth:`to_dict`; unknown keys are an error naming the key."""
+        return from_dict(cls, data, where="inverse recipe")
+
+    def save(self, path: str | Path) -> None:
+        """Write the recipe as YAML (atomically)."""
+        save_yaml(self, path)
+
+    # ------------------------------------------------------------------ what it builds
+
+    def build_problem(self) -> InverseProblem:
+        """The problem, with the recipe's noise model if it overrides the problem's."""
+        problem = build_inverse_problem(self.problem.name, self.problem.options)
+        if self.noise is not None:
+            problem = dataclasses.replace(problem, noise=build_noise_model(dict(self.noise)))
+        return problem
+
+    def model_config(self, problem: InverseProblem) -> ModelConfig:
+        """The recipe's model, or the default one sized to the problem."""
+        if self.model is None:
+            return default_model_config(problem.x_shape, problem.y_shape)
+        return ModelConfig.from_dict(dict(self.model))
+
+    def train_config(self) -> TrainConfig:
+        """The default training recipe for the recipe's pair count, with its overrides."""
+        n_fit = self.data.n_train - round(self.data.validation_fraction * self.data.n_train)
+        base = default_train_config(max(1, n_fit), self.seed)
+        try:
+            return base.replace(**self.training)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"training: {error}") from error
+
+
+def list_inverse_recipes() -> list[str]:
+    """Names of the inverse recipes shipped with the package."""
+    return sorted(p.stem for p in INVERSE_RECIPE_FOLDER.glob("*.yaml"))
+
+
+def load_inverse_recipe(name_or_path: str | Path) -> InverseRecipe:
+    """A shipped inverse recipe by name (``inverse-linear-gaussian-2d``) or any inverse recipe
+    YAML file by path."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
+        return load_yaml(InverseRecipe, candidate)
+    path = INVERSE_RECIPE_FOLDER / f"{name_or_path}.yaml"
+    if not path.is_file():
+        raise ConfigError(
+            f"unknown inverse recipe {str(name_or_path)!r}; shipped inverse recipes: "
+            f"{list_inverse_recipes()} (or give the path of a recipe .yaml file)"
+        )
+    return load_yaml(InverseRecipe, path)
+
+
+def find_recipe(model_dir: str | Path) -> InverseRecipe | None:
+    """The recipe saved beside a model by :func:`train_from_recipe`: ``model_dir/recipe.yaml``
+    or ``model_dir/../recipe.yaml``; None if there is none."""
+    folder = Path(model_dir)
+    for candidate in (folder / RECIPE_FILE, folder.parent / RECIPE_FILE):
+        if candidate.is_file():
+            return load_yaml(InverseRecipe, candidate)
+    return None
+
+
+# ---------------------------------------------------------------------------- running
+
+
+def calibrate_posterior(
+    posterior: AmortisedPosterior,
+    problem: InverseProblem,
+    calibration: CalibrationConfig,
+    sampling: InverseSamplingConfig,
+    seed: int,
+) -> CalibrationResult:
+    """SBC of ``posterior`` on fresh pairs of ``problem`` (pairs from ``seed``, posterior
+    samples from ``seed + 1``), in the space the model was trained in."""
+
+    def sample(observations: np.ndarray, n: int, sample_seed: int) -> np.ndarray:
+        return posterior.sample_many(
+            n,
+            observations,
+            sampler=sampling.sampler,
+            steps=sampling.steps,
+            seed=sample_seed,
+            batch_size=sampling.batch_size,
+        )
+
+    statistics, names = component_statistics(problem.x_shape, calibration.max_components)
+    return simulation_based_calibration(
+        sample,
+        problem.sample_prior,
+        problem.forward,
+        problem.noise,
+        n_observations=calibration.n_observations,
+        n_samples=calibration.n_samples,
+        seed=seed,
+        statistics=statistics,
+        names=names,
+        alpha=calibration.alpha,
+        levels=calibration.levels,
+    )
+
+
+@dataclass
+class InverseRun:
+    """What :func:`train_from_recipe` made: the posterior, where it lives, the calibration
+    (None if skipped) and wall times in seconds."""
+
+    posterior: AmortisedPosterior
+    model_dir: Path
+    calibration: CalibrationResult | None
+    calibration_dir: Path | None
+    seconds: dict[str, float]
+
+
+def write_calibration_report(
+    result: CalibrationResult, folder: str | Path, *, title: str, context: dict[str, Any]
+) -> Path:
+    """``folder/calibration.json`` (summary, ``context``, provenance), ``calibration.md`` and
+    ``calibration.png``; returns the folder."""
+    from scorepde.inverse.plots import plot_calibration
+
+    folder = Path(folder)
+    record = {**context, "calibration": result.to_dict(), "provenance": provenance()}
+    atomic_write_text(folder / "calibration.json", json.dumps(record, indent=2) + "\n")
+    atomic_write_text(folder / "calibration.md", f"# {title}\n\n{result.to_markdown()}")
+    plot_calibration(result, folder / "calibration.png")
+    return folder
+
+
+def train_from_recipe(
+    recipe: InverseRecipe,
+    out: str | Path,
+    *,
+    resume: bool = True,
+    progress: bool = False,
+) -> InverseRun:
+    """Simulate the pairs, train, save the model (with the recipe) and calibrate; see the
+    module docstring for the folder layout."""
+    out = Path(out)
+    problem = recipe.build_problem()
+    config = recipe.model_config(problem)
+    training = recipe.train_config()
+    recipe.save(out / RECIPE_FILE)
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    x, y = from_simulator(
+        problem.sample_prior, problem.forward, problem.noise, recipe.data.n_train, recipe.seed
+    )
+    seconds["simulate"] = time.perf_counter() - start
+    start = time.perf_counter()
+    posterior = AmortisedPosterior().train(
+        x,
+        y,
+        run_dir=out / "training",
+        model=config,
+        training=training,
+        validation_fraction=recipe.data.validation_fraction,
+        seed=recipe.seed,
+        resume=resume,
+        progress=progress,
+    )
+    seconds["train"] = time.perf_counter() - start
+    model_dir = posterior.save(out / "model")
+    recipe.save(model_dir / RECIPE_FILE)
+    calibration, calibration_dir = None, None
+    if recipe.calibration.n_observations > 0:
+        start = time.perf_counter()
+        calibration = calibrate_posterior(
+            posterior, problem, recipe.calibration, recipe.sampling, recipe.seed + 1
+        )
+        seconds["calibrate"] = time.perf_counter() - start
+        calibration_dir = write_calibration_report(
+            calibration,
+            out / "calibration",
+            title=f"Calibration of {recipe.name}",
+            context={
+                "recipe": recipe.name,
+                "problem": problem.description or problem.name,
+                "sampler": recipe.sampling.sampler,
+                "steps": recipe.sampling.steps,
+                "seed": recipe.seed + 1,
+                "seconds": seconds["calibrate"],
+            },
+        )
+    return InverseRun(posterior, model_dir, calibration, calibration_dir, seconds)
+
+
+__all__ = [
+    "INVERSE_RECIPE_FOLDER",
+    "CalibrationConfig",
+    "InverseRecipe",
+    "InverseRun",
+    "InverseSamplingConfig",
+    "PairsConfig",
+    "ProblemSpec",
+    "calibrate_posterior",
+    "find_recipe",
+    "list_inverse_recipes",
+    "load_inverse_recipe",
+    "train_from_recipe",
+    "write_calibration_report",
+]
