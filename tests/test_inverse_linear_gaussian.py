@@ -276,3 +276,11 @@ def test_amortised_posterior_matches_exact(
         allowed = mean_tol if typical[j] else TAIL_MEAN_TOL
         assert mean_err <= allowed, (j, sampler, mean_err)
         assert cov_err <= cov_tol, (j, sampler, cov_err)
+
+
+def test_every_sampler_has_a_default_step_count() -> None:
+    """``AmortisedPosterior.sample(steps=None)`` must work with every registered sampler."""
+    from scorepde.inverse.posterior import DEFAULT_STEPS
+    from scorepde.training.model import SAMPLERS
+
+    assert set(DEFAULT_STEPS) == set(SAMPLERS)

@@ -46,6 +46,9 @@ DEFAULT_STEPS: dict[str, int] = {
     "euler_maruyama": 500,
     "predictor_corrector": 500,
     "ode_heun": 100,
+    "ode_heun_edm": 50,
+    "heun_churn": 50,
+    "ode_dpm2m": 49,
     "annealed_langevin": 2000,
 }
 DEFAULT_SAMPLER_OPTIONS: dict[str, dict[str, Any]] = {
