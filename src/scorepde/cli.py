@@ -247,7 +247,6 @@ def simulate(
             typer.echo(f"figure: {picture}")
 
 
-
 # ----------------------------------------------------------------------------- model commands
 
 
