@@ -222,3 +222,17 @@ def test_run_unknown_recipe(tmp_path: Path) -> None:
     result = runner.invoke(app, ["run", "no-such-recipe", "--out", str(tmp_path / "r")], env=WIDE)
     _refused(result, "unknown recipe 'no-such-recipe'")
     assert not (tmp_path / "r").exists()
+
+
+def test_sample_defaults_to_the_sampler_of_the_models_recipe(trained: Path, tmp_path: Path) -> None:
+    """Without --sampler / --steps, ``sample`` uses what the model's recipe evaluated with (the
+    tiny recipe: euler_maruyama, 5 steps); --steps alone overrides only the steps."""
+    out = tmp_path / "s.npy"
+    args = ["sample", str(trained), *SAMPLE_CONDITION, "-n", "3", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "(euler_maruyama, 5 steps)" in result.output
+    result = runner.invoke(app, [*args, "--steps", "2"])
+    assert "(euler_maruyama, 2 steps)" in result.output
+    result = runner.invoke(app, [*args, "--sampler", "ode_dpm2m"])
+    assert "(ode_dpm2m, 100 steps)" in result.output

@@ -389,21 +389,23 @@ def sample(
     n: Annotated[int, typer.Option("-n", "--n", help="Number of samples.")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="First per-sample seed.")] = 0,
     sampler: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--sampler",
             help="euler_maruyama, predictor_corrector, ode_heun, ode_heun_edm, heun_churn, "
-            "ode_dpm2m or annealed_langevin. Fast: ode_dpm2m (--steps 19 = 20 evaluations).",
+            "ode_dpm2m or annealed_langevin. Default: the sampler of the model's recipe (the "
+            "one its evaluation used), else euler_maruyama.",
         ),
-    ] = "euler_maruyama",
+    ] = None,
     steps: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--steps",
             help="Sampler steps. Network evaluations per sample: euler_maruyama and ode_dpm2m "
-            "steps + 1; ode_heun* and heun_churn 2 steps; predictor_corrector 2 steps + 1.",
+            "steps + 1; ode_heun* and heun_churn 2 steps; predictor_corrector 2 steps + 1. "
+            "Default: the model's recipe, else 100.",
         ),
-    ] = 100,
+    ] = None,
     batch_size: Annotated[
         int,
         typer.Option("--batch-size", help="Samples per network batch (does not change results)."),
@@ -419,8 +421,9 @@ def sample(
     from scorepde.training.model import SAMPLERS
 
     _at_least_one(n)
-    _at_least_one(steps)
-    if sampler not in SAMPLERS:
+    if steps is not None:
+        _at_least_one(steps)
+    if sampler is not None and sampler not in SAMPLERS:
         raise typer.BadParameter(
             f"{sampler!r} is not a sampler; expected one of {sorted(SAMPLERS)}",
             param_hint="--sampler",
@@ -444,6 +447,13 @@ def sample(
     else:
         model = _load_model(checkpoint)
     values = _conditions(model, U0, length, F_right, condition)
+    recorded = (model.metadata.get("recipe_config") or {}).get("sampling") or {}
+    if sampler is None:
+        sampler = str(recorded.get("sampler", "euler_maruyama"))
+        if steps is None:
+            steps = int(recorded.get("steps", 100))
+    if steps is None:
+        steps = 100
     start = time.perf_counter()
     fields = model.sample(values, n, sampler=sampler, steps=steps, seed=seed, batch_size=batch_size)
     elapsed = time.perf_counter() - start
@@ -453,7 +463,7 @@ def sample(
         from scorepde.pipeline import save_samples
 
         save_samples(out, fields, model, values, sampler=sampler, steps=steps, seed=seed)
-    typer.echo(f"{n} samples {fields.shape} in {elapsed:.2f} s -> {out}")
+    typer.echo(f"{n} samples {fields.shape} in {elapsed:.2f} s ({sampler}, {steps} steps) -> {out}")
 
 
 @app.command()
