@@ -447,13 +447,7 @@ def sample(
     else:
         model = _load_model(checkpoint)
     values = _conditions(model, U0, length, F_right, condition)
-    recorded = (model.metadata.get("recipe_config") or {}).get("sampling") or {}
-    if sampler is None:
-        sampler = str(recorded.get("sampler", "euler_maruyama"))
-        if steps is None:
-            steps = int(recorded.get("steps", 100))
-    if steps is None:
-        steps = 100
+    sampler, steps = model.default_sampling(sampler, steps)
     start = time.perf_counter()
     fields = model.sample(values, n, sampler=sampler, steps=steps, seed=seed, batch_size=batch_size)
     elapsed = time.perf_counter() - start

@@ -184,26 +184,43 @@ class TrainedModel:
         encoded = np.asarray(self.condition_encoder.encode(values), dtype=np.float32)
         return torch.from_numpy(np.ascontiguousarray(encoded))
 
+    def default_sampling(
+        self, sampler: str | None = None, steps: int | None = None
+    ) -> tuple[str, int]:
+        """The sampler and step count to use when the caller leaves them out: those of the
+        recipe the model was trained with (recorded in its metadata), else Euler-Maruyama with
+        100 steps. An explicit ``sampler`` without ``steps`` gets 100 steps, not the recipe's
+        steps (they belong to the recipe's sampler)."""
+        recorded = (self.metadata.get("recipe_config") or {}).get("sampling") or {}
+        if sampler is None:
+            sampler = str(recorded.get("sampler", "euler_maruyama"))
+            if steps is None:
+                steps = int(recorded.get("steps", 100))
+        return sampler, 100 if steps is None else steps
+
     def sample(
         self,
         conditions: Any,
         n: int,
         *,
-        sampler: str = "euler_maruyama",
-        steps: int = 100,
+        sampler: str | None = None,
+        steps: int | None = None,
         seed: int = 0,
         batch_size: int = 1000,
         device: str | torch.device = "auto",
         progress: bool = False,
         **sampler_options: Any,
     ) -> np.ndarray:
-        """Draw ``n`` fields ``(n, *sample_shape)`` (e.g. ``(n, C, N)``) in physical units.
+        """Draw ``n`` fields in physical units: ``(n, C, N)`` (the normaliser's field shape;
+        without a normaliser ``(n, *sample_shape)``).
 
         conditions: ``(k,)`` (shared by all samples) or ``(n, k)``, physical units (None for
-        an unconditional model). sampler: a key of :data:`SAMPLERS`. steps: sampler steps.
+        an unconditional model). sampler: a key of :data:`SAMPLERS`; steps: sampler steps;
+        None: :meth:`default_sampling` (what the model's recipe was evaluated with).
         seed: per-sample seeds start here, so sample ``i`` does not depend on ``batch_size``.
         sampler_options: passed on (e.g. ``snr``, ``corrector_steps`` for predictor-corrector).
         """
+        sampler, steps = self.default_sampling(sampler, steps)
         if sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {sampler!r}; allowed: {sorted(SAMPLERS)}")
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
