@@ -284,8 +284,8 @@ class AmortisedPosterior:
         """``n`` posterior samples ``(n, *x_shape)`` in ``x``'s units given one observation ``y``.
 
         y: ``y_shape`` (or anything with ``prod(y_shape)`` elements), physical units.
-        sampler: ``"euler_maruyama"``, ``"predictor_corrector"``, ``"ode_heun"`` or
-        ``"annealed_langevin"``. steps: total steps (None: :data:`DEFAULT_STEPS`). seed:
+        sampler: a key of ``scorepde.training.model.SAMPLERS`` (SDE, ODE and annealed-Langevin
+        samplers). steps: total steps (None: :data:`DEFAULT_STEPS`). seed:
         sample ``i`` uses the stream ``(seed, i)``, so results do not depend on ``batch_size``.
         options: passed to the sampler (e.g. ``levels``, ``step_size`` for Langevin).
         """
