@@ -18,7 +18,7 @@ Prints Markdown tables (record them in docs/benchmarks.md, section "Training thr
    ``--seconds`` of timed epochs (at least 2). samples/s = epoch samples / median epoch time.
    Achieved FLOP/s = FLOPs per sample x samples/s; "of peak" divides by (1).
 4. Threads (CPU only, ``--thread-counts``, default 1,2): one real epoch of the battery-quick
-   recipe (9,000 fields = 100 conditions x 100 draws less 10 % validation, batch 256, MLP) at
+   recipe (9,000 fields = 400 conditions x 25 draws less 10 % validation, batch 256, MLP) at
    each torch thread count, median of ``--quick-epochs`` timed epochs after a warm-up epoch.
 
 Usage::
@@ -49,17 +49,18 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from scorepde.data.campaign import problem_from_config
 from scorepde.diffusion.losses import dsm_loss
 from scorepde.fileio import atomic_write_text
 from scorepde.nets.registry import BackboneConfig, count_parameters
-from scorepde.pipeline import complete_recipe
+from scorepde.pipeline import complete_recipe, model_sample_shape
 from scorepde.recipes import load_recipe
 from scorepde.training import ModelConfig, TrainConfig, Trainer, build_score_model
 from scorepde.training.config import COMPILE_BACKEND_MODES, resolve_num_threads
 
 SHAPE = (2, 100)  # battery: channels (c, phi), N = 100 grid points
 COND_DIM = 3  # (U0, l, F_right)
-#: The battery-quick recipe's training set: 100 conditions x 100 draws, 10 % held out.
+#: The battery-quick recipe's training set: 400 conditions x 25 draws, 10 % held out.
 QUICK_TRAIN_FIELDS = 9000
 QUICK_BATCH = 256
 #: Default global batch sizes per model and device kind.
@@ -145,17 +146,24 @@ def synchronise(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def recipe_models(tiny: bool) -> dict[str, ModelConfig]:
-    """The backbones of the shipped recipes (or a tiny MLP for smoke tests)."""
+Shape = tuple[int, ...]
+
+
+def recipe_models(tiny: bool) -> dict[str, tuple[ModelConfig, Shape]]:
+    """The backbones of the shipped recipes (or a tiny MLP for smoke tests), each with the
+    shape of one sample in the model's space (``(2, 100)`` fields, or ``(1, K)`` subspace
+    coefficients)."""
     if tiny:
         backbone = BackboneConfig(
             "mlp", {"data_dim": SHAPE[0] * SHAPE[1], "hidden": 16, "depth": 1, "cond_dim": 3}
         )
-        return {"tiny MLP": ModelConfig(backbone=backbone)}
-    return {
-        "seed FiLM": complete_recipe(load_recipe("battery-seed")).model,
-        "quick MLP": complete_recipe(load_recipe("battery-quick")).model,
-    }
+        return {"tiny MLP": (ModelConfig(backbone=backbone), SHAPE)}
+    models = {}
+    for name, recipe_name in (("seed FiLM", "battery-seed"), ("quick MLP", "battery-quick")):
+        recipe = complete_recipe(load_recipe(recipe_name))
+        problem = problem_from_config(recipe.data.train)
+        models[name] = (recipe.model, tuple(model_sample_shape(recipe, problem)))
+    return models
 
 
 def measure_peak(device: torch.device, dtype: torch.dtype, size: int) -> PeakRow:
@@ -174,12 +182,14 @@ def measure_peak(device: torch.device, dtype: torch.dtype, size: int) -> PeakRow
     return PeakRow(str(dtype).removeprefix("torch."), size, best, 2 * size**3 / best / 1e9)
 
 
-def flops_per_sample(model_config: ModelConfig, device: torch.device, autocast: Any) -> float:
+def flops_per_sample(
+    model_config: ModelConfig, shape: Shape, device: torch.device, autocast: Any
+) -> float:
     """Matmul/convolution FLOPs of one forward + backward of the DSM loss, per sample."""
     torch.manual_seed(0)
     model = build_score_model(model_config).to(device)
     batch = 8
-    x = torch.randn(batch, *SHAPE, device=device)
+    x = torch.randn(batch, *shape, device=device)
     cond = torch.zeros(batch, COND_DIM, device=device)
     generator = torch.Generator(device=device).manual_seed(0)
     with FlopCounterMode(display=False) as counter:
@@ -205,6 +215,7 @@ def train_config(args: argparse.Namespace, batch_size: int, epochs: int) -> Trai
 
 def timed_epochs(
     model_config: ModelConfig,
+    shape: Shape,
     config: TrainConfig,
     n_train: int,
     *,
@@ -215,7 +226,7 @@ def timed_epochs(
     torch.manual_seed(0)
     model = build_score_model(model_config)
     generator = torch.Generator().manual_seed(1)
-    x = torch.randn(n_train, *SHAPE, generator=generator)
+    x = torch.randn(n_train, *shape, generator=generator)
     cond = torch.rand(n_train, COND_DIM, generator=generator) * 2 - 1
     times: list[float] = []
 
@@ -235,7 +246,7 @@ def timed_epochs(
 
 
 def bench_throughput(
-    args: argparse.Namespace, models: dict[str, ModelConfig], peak: PeakRow
+    args: argparse.Namespace, models: dict[str, tuple[ModelConfig, Shape]], peak: PeakRow
 ) -> list[ThroughputRow]:
     device = torch.device(args.device)
     dtype = torch.bfloat16 if args.precision == "bf16" else None
@@ -246,14 +257,14 @@ def bench_throughput(
         return torch.autocast(device.type, dtype=dtype)
 
     rows = []
-    for name, model_config in models.items():
-        flops = flops_per_sample(model_config, device, autocast)
+    for name, (model_config, shape) in models.items():
+        flops = flops_per_sample(model_config, shape, device, autocast)
         parameters = count_parameters(build_score_model(model_config))
         sizes = args.batch_sizes or BATCH_SIZES[device.type].get(name, (8,))
         for batch_size in sizes:
             config = train_config(args, batch_size, epochs=10_000)
             times = timed_epochs(
-                model_config, config, batch_size * args.steps, seconds=args.seconds
+                model_config, shape, config, batch_size * args.steps, seconds=args.seconds
             )
             epoch = statistics.median(times)
             samples_per_second = batch_size * args.steps / epoch
@@ -275,7 +286,9 @@ def bench_throughput(
     return rows
 
 
-def bench_threads(args: argparse.Namespace, model_config: ModelConfig) -> list[ThreadRow]:
+def bench_threads(
+    args: argparse.Namespace, model_config: ModelConfig, shape: Shape
+) -> list[ThreadRow]:
     """One battery-quick epoch (9,000 fields, batch 256) per torch thread count."""
     rows = []
     before = torch.get_num_threads()
@@ -284,7 +297,7 @@ def bench_threads(args: argparse.Namespace, model_config: ModelConfig) -> list[T
         torch.set_num_threads(threads)
         config = train_config(args, QUICK_BATCH, epochs=10_000)
         times = timed_epochs(
-            model_config, config, n_train, seconds=0.0, min_epochs=args.quick_epochs
+            model_config, shape, config, n_train, seconds=0.0, min_epochs=args.quick_epochs
         )
         epoch = statistics.median(times)
         rows.append(ThreadRow(n_train, threads, len(times), epoch, n_train / epoch))
@@ -408,7 +421,7 @@ def main(argv: Sequence[str] | None = None) -> Report:
     report.tables["throughput"] = [asdict(r) for r in bench_throughput(args, models, peak)]
     if device.type == "cpu" and args.thread_counts:
         quick = next(iter(models.values())) if args.tiny else models["quick MLP"]
-        report.tables["threads"] = [asdict(r) for r in bench_threads(args, quick)]
+        report.tables["threads"] = [asdict(r) for r in bench_threads(args, *quick)]
     report.load_average.append(load_average())
     print()
     print(markdown(report))

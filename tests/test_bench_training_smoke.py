@@ -42,3 +42,22 @@ def test_bench_training_tiny(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert 0.01 < row["mflop_per_sample"] < 1.0
     assert 0 < row["of_peak"] and data["tables"]["peak"][0]["gflops"] > 0
     assert report.tables["threads"][0]["epochs_timed"] == 2
+
+
+def test_recipe_models_come_with_the_shape_their_network_takes() -> None:
+    """The shipped recipes' networks (not only the tiny one) accept the benchmark's inputs: the
+    quick MLP learns 48 subspace coefficients, the seed net (2, 100) fields."""
+    import torch
+
+    from scorepde.training import build_score_model
+
+    bench = load_bench_training()
+    models = bench.recipe_models(tiny=False)
+    assert models["quick MLP"][1] == (1, 48) and models["seed FiLM"][1] == (2, 100)
+    for model_config, shape in models.values():
+        model = build_score_model(model_config)
+        x = torch.randn(2, *shape)
+        t = torch.full((2,), 0.5)
+        with torch.no_grad():
+            out = model.predict_noise(x, t, torch.zeros(2, 3))
+        assert out.shape == x.shape
