@@ -4,7 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
+from scorepde.data.campaign import SimulationConfig
+
 CONDITION = [0.0, 0.1, 25.0]  # U0 [V], l [L], F_right [A/m^2]
+WIDE = {"COLUMNS": "200"}  # typer's error box wraps long messages at the terminal width
+
+
+def flat(text: str) -> str:
+    """CLI output with the error box's line breaks and padding collapsed to single spaces."""
+    return " ".join(text.replace("\u2502", " ").split())
+
+
+def assert_refused(result: Any, message: str) -> None:
+    """A CLI call refused cleanly: exit status 2, ``message`` shown, no traceback."""
+    assert result.exit_code == 2, result.output
+    assert message in flat(result.output), result.output
+    assert "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+
+
+def tiny_campaign(**changes: Any) -> SimulationConfig:
+    """A 4-condition x 3-draw battery campaign in 4 chunks (seed 5), with ``changes`` applied."""
+    options: dict[str, Any] = {
+        "n_conditions": 4,
+        "per_condition": 3,
+        "chunk_conditions": 1,
+        "seed": 5,
+    }
+    options.update(changes)
+    return SimulationConfig(**options)
 
 
 def tiny_recipe_dict() -> dict[str, Any]:

@@ -17,6 +17,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from helpers import WIDE, assert_refused
 from scorepde.cli import app
 from scorepde.configuration import ConfigError
 from scorepde.inverse.recipes import (
@@ -27,7 +28,6 @@ from scorepde.inverse.recipes import (
 )
 
 runner = CliRunner()
-WIDE = {"COLUMNS": "200"}  # typer's error box wraps long messages at the terminal width
 
 
 def tiny_inverse_recipe() -> dict[str, Any]:
@@ -48,17 +48,6 @@ def tiny_inverse_recipe() -> dict[str, Any]:
         "sampling": {"sampler": "euler_maruyama", "steps": 10, "batch_size": 500},
         "calibration": {"n_observations": 20, "n_samples": 9, "levels": [0.5, 0.9]},
     }
-
-
-def _flat(text: str) -> str:
-    return " ".join(text.replace("│", " ").split())
-
-
-def _refused(result: Any, message: str) -> None:
-    assert result.exit_code == 2, result.output
-    assert message in _flat(result.output), result.output
-    assert "Traceback" not in result.output
-    assert isinstance(result.exception, SystemExit), result.exception
 
 
 @pytest.fixture(scope="module")
@@ -153,15 +142,17 @@ def test_train_again_resumes(trained: Path, recipe_file: Path) -> None:
 
 def test_train_refuses_unknown_recipe(tmp_path: Path) -> None:
     result = runner.invoke(app, ["invert", "train", "no-such", "--out", str(tmp_path)], env=WIDE)
-    _refused(result, "unknown inverse recipe 'no-such'")
+    assert_refused(result, "unknown inverse recipe 'no-such'")
     assert "inverse-linear-gaussian-2d" in result.output
     assert not (tmp_path / "model").exists()
 
 
 def test_train_refuses_bad_seed_and_epochs(recipe_file: Path, tmp_path: Path) -> None:
     base = ["invert", "train", str(recipe_file), "--out", str(tmp_path)]
-    _refused(runner.invoke(app, [*base, "--seed", "-1"], env=WIDE), "-1 is not allowed")
-    _refused(runner.invoke(app, [*base, "--epochs", "0"], env=WIDE), "expected an integer >= 1")
+    assert_refused(runner.invoke(app, [*base, "--seed", "-1"], env=WIDE), "-1 is not allowed")
+    assert_refused(
+        runner.invoke(app, [*base, "--epochs", "0"], env=WIDE), "expected an integer >= 1"
+    )
 
 
 # ----------------------------------------------------------------------------- sample
@@ -202,22 +193,24 @@ def test_sample_refuses_bad_options(
     trained: Path, observation: Path, extra: list[str], message: str
 ) -> None:
     args = ["invert", "sample", str(trained), "--observation", str(observation), *extra]
-    _refused(runner.invoke(app, args, env=WIDE), message)
+    assert_refused(runner.invoke(app, args, env=WIDE), message)
 
 
 def test_sample_refuses_bad_observation_and_checkpoint(trained: Path, tmp_path: Path) -> None:
     wrong = tmp_path / "wrong.npy"
     np.save(wrong, np.zeros(5))
     base = ["invert", "sample", str(trained), "--observation"]
-    _refused(
+    assert_refused(
         runner.invoke(app, [*base, str(wrong)], env=WIDE),
         "holds an array of shape (5,); expected one observation of shape (2,)",
     )
-    _refused(runner.invoke(app, [*base, str(tmp_path / "none.npy")], env=WIDE), "does not exist")
-    _refused(runner.invoke(app, [*base, str(tmp_path / "y.csv")], env=WIDE), "suffix '.csv'")
+    assert_refused(
+        runner.invoke(app, [*base, str(tmp_path / "none.npy")], env=WIDE), "does not exist"
+    )
+    assert_refused(runner.invoke(app, [*base, str(tmp_path / "y.csv")], env=WIDE), "suffix '.csv'")
     text = tmp_path / "text.npy"
     text.write_text("not numpy")
-    _refused(runner.invoke(app, [*base, str(text)], env=WIDE), "not a readable .npy file")
+    assert_refused(runner.invoke(app, [*base, str(text)], env=WIDE), "not a readable .npy file")
     np.save(tmp_path / "y.npy", np.zeros(2))
     result = runner.invoke(
         app,
@@ -242,7 +235,7 @@ def test_misspecify_prints_and_writes_the_table(trained: Path, tmp_path: Path) -
     rows = json.loads(out.with_suffix(".json").read_text())["rows"]
     assert [row["level_ratio"] for row in rows] == [1.0, 4.0]
     bad = runner.invoke(app, [*args[:3], "--factor", "-1"], env=WIDE)
-    _refused(bad, "-1.0 is not allowed; expected a number > 0")
+    assert_refused(bad, "-1.0 is not allowed; expected a number > 0")
 
 
 # ----------------------------------------------------------------------------- battery (fields)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import h5py
 import numpy as np
@@ -16,25 +15,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from helpers import tiny_recipe_dict
+from helpers import WIDE, assert_refused, tiny_recipe_dict
 from scorepde.cli import app
 from scorepde.recipes import list_recipes
 
 runner = CliRunner()
-WIDE = {"COLUMNS": "200"}  # typer's error box wraps long messages at the terminal width
 SAMPLE_CONDITION = ["--U0", "0", "--l", "0.1", "--F-right", "25"]
-
-
-def _flat(text: str) -> str:
-    """Output with the error box's line breaks and padding collapsed to single spaces."""
-    return " ".join(text.replace("│", " ").split())
-
-
-def _refused(result: Any, message: str) -> None:
-    assert result.exit_code != 0, result.output
-    assert message in _flat(result.output), result.output
-    assert "Traceback" not in result.output
-    assert isinstance(result.exception, SystemExit), result.exception
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +59,7 @@ def test_train_again_resumes(trained: Path, recipe_file: Path) -> None:
 
 def test_train_unknown_recipe_lists_the_shipped_ones(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", "no-such-recipe", "--out", str(tmp_path)], env=WIDE)
-    _refused(result, "unknown recipe 'no-such-recipe'")
+    assert_refused(result, "unknown recipe 'no-such-recipe'")
     for name in list_recipes():
         assert name in result.output
     assert not (tmp_path / "data").exists()
@@ -85,13 +71,13 @@ def test_train_recipe_with_unknown_key_names_it(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     result = runner.invoke(app, ["train", str(path), "--out", str(tmp_path / "r")], env=WIDE)
-    _refused(result, "epochz")
+    assert_refused(result, "epochz")
 
 
 def test_train_missing_recipe_file(tmp_path: Path) -> None:
     missing = tmp_path / "nothing.yaml"
     result = runner.invoke(app, ["train", str(missing), "--out", str(tmp_path / "r")], env=WIDE)
-    _refused(result, "config file not found")
+    assert_refused(result, "config file not found")
 
 
 # ----------------------------------------------------------------------------- sample
@@ -146,7 +132,7 @@ def test_sample_refuses_bad_input(
     out = [] if "--out" in args else ["--out", str(tmp_path / "x.npy")]
     # a case's own -n comes after the default one and wins
     result = runner.invoke(app, ["sample", str(trained), "-n", "2", *args, *out], env=WIDE)
-    _refused(result, message)
+    assert_refused(result, message)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -155,16 +141,16 @@ def test_sample_from_a_folder_that_is_not_a_model(tmp_path: Path) -> None:
     empty.mkdir()
     out = ["--out", str(tmp_path / "x.npy")]
     result = runner.invoke(app, ["sample", str(empty), *SAMPLE_CONDITION, *out], env=WIDE)
-    _refused(result, "is not a model folder")
+    assert_refused(result, "is not a model folder")
     result = runner.invoke(
         app, ["sample", str(tmp_path / "nowhere"), *SAMPLE_CONDITION, *out], env=WIDE
     )
-    _refused(result, "is not a model folder")
+    assert_refused(result, "is not a model folder")
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "model.yaml").write_text("format: something-else\n", encoding="utf-8")
     result = runner.invoke(app, ["sample", str(broken), *SAMPLE_CONDITION, *out], env=WIDE)
-    _refused(result, "expected 'scorepde.model/1'")
+    assert_refused(result, "expected 'scorepde.model/1'")
     assert not (tmp_path / "x.npy").exists()
 
 
@@ -199,12 +185,12 @@ def test_evaluate_with_recipe_settings_and_own_out(
 def test_evaluate_refuses_bad_targets(trained: Path, tmp_path: Path) -> None:
     args = ["evaluate", str(trained), "--targets", "strict", "--out", str(tmp_path / "ev")]
     result = runner.invoke(app, [*args, "--n-samples", "4", "--steps", "2"], env=WIDE)
-    _refused(result, "targets = 'strict' is not allowed")
+    assert_refused(result, "targets = 'strict' is not allowed")
 
 
 def test_evaluate_a_folder_that_is_not_a_model(tmp_path: Path) -> None:
     result = runner.invoke(app, ["evaluate", str(tmp_path)], env=WIDE)
-    _refused(result, "is not a model folder")
+    assert_refused(result, "is not a model folder")
 
 
 def test_run_whole_pipeline(recipe_file: Path, tmp_path: Path) -> None:
@@ -220,7 +206,7 @@ def test_run_whole_pipeline(recipe_file: Path, tmp_path: Path) -> None:
 
 def test_run_unknown_recipe(tmp_path: Path) -> None:
     result = runner.invoke(app, ["run", "no-such-recipe", "--out", str(tmp_path / "r")], env=WIDE)
-    _refused(result, "unknown recipe 'no-such-recipe'")
+    assert_refused(result, "unknown recipe 'no-such-recipe'")
     assert not (tmp_path / "r").exists()
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import tiny_campaign
 from scorepde.configuration import from_dict, to_dict
 from scorepde.data import campaign
 from scorepde.data.campaign import (
@@ -23,12 +24,6 @@ from scorepde.data.campaign import (
 from scorepde.data.schema import FieldDataset, read_attributes, read_dataset
 
 
-def tiny(**changes) -> SimulationConfig:
-    options = {"n_conditions": 4, "per_condition": 3, "chunk_conditions": 1, "seed": 5}
-    options.update(changes)
-    return SimulationConfig(**options)
-
-
 def assert_same_data(a: FieldDataset, b: FieldDataset) -> None:
     for name in ("fields", "latent", "conditions", "condition_index", "grid"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
@@ -38,7 +33,7 @@ def assert_same_data(a: FieldDataset, b: FieldDataset) -> None:
 def reference(tmp_path_factory) -> FieldDataset:
     """The uninterrupted run that the other runs must reproduce exactly."""
     out = tmp_path_factory.mktemp("reference") / "ref.h5"
-    return read_dataset(simulate_campaign(tiny(), out, progress=False))
+    return read_dataset(simulate_campaign(tiny_campaign(), out, progress=False))
 
 
 def test_output_layout_and_provenance(reference: FieldDataset) -> None:
@@ -48,29 +43,35 @@ def test_output_layout_and_provenance(reference: FieldDataset) -> None:
     assert attrs["schema"] == "scorepde.fields/1" and attrs["problem"] == "battery"
     assert attrs["seed"] == 5 and attrs["split"] == "train" and attrs["per_condition"] == 3
     assert "git_revision" in attrs and "package_version" in attrs and "created_utc" in attrs
-    assert config_from_attributes(attrs) == tiny()
+    assert config_from_attributes(attrs) == tiny_campaign()
 
 
 def test_same_seed_same_arrays_and_chunking_does_not_matter(
     tmp_path: Path, reference: FieldDataset
 ) -> None:
-    again = read_dataset(simulate_campaign(tiny(), tmp_path / "a.h5", progress=False))
+    again = read_dataset(simulate_campaign(tiny_campaign(), tmp_path / "a.h5", progress=False))
     one_chunk = read_dataset(
-        simulate_campaign(tiny(chunk_conditions=4), tmp_path / "b.h5", progress=False)
+        simulate_campaign(tiny_campaign(chunk_conditions=4), tmp_path / "b.h5", progress=False)
     )
     assert_same_data(again, reference)
     assert_same_data(one_chunk, reference)
-    other = read_dataset(simulate_campaign(tiny(seed=6), tmp_path / "c.h5", progress=False))
+    other = read_dataset(
+        simulate_campaign(tiny_campaign(seed=6), tmp_path / "c.h5", progress=False)
+    )
     assert not np.array_equal(other.fields, reference.fields)
 
 
 def test_two_workers_give_identical_output(tmp_path: Path, reference: FieldDataset) -> None:
-    out = simulate_campaign(tiny(workers=2, chunk_conditions=2), tmp_path / "w.h5", progress=False)
+    out = simulate_campaign(
+        tiny_campaign(workers=2, chunk_conditions=2), tmp_path / "w.h5", progress=False
+    )
     assert_same_data(read_dataset(out), reference)
 
 
 def test_train_and_test_splits_differ(tmp_path: Path, reference: FieldDataset) -> None:
-    test = read_dataset(simulate_campaign(tiny(split="test"), tmp_path / "t.h5", progress=False))
+    test = read_dataset(
+        simulate_campaign(tiny_campaign(split="test"), tmp_path / "t.h5", progress=False)
+    )
     shared = (reference.conditions[:, None, :] == test.conditions[None, :, :]).all(axis=2)
     assert not shared.any()
 
@@ -90,7 +91,7 @@ def test_resume_after_a_crash_reproduces_the_uninterrupted_run(
 
     monkeypatch.setattr(campaign, "_run_chunk", crash_after_two)
     with pytest.raises(KeyboardInterrupt):
-        simulate_campaign(tiny(), out, progress=False)
+        simulate_campaign(tiny_campaign(), out, progress=False)
     parts = parts_folder(out)
     assert not out.exists()
     assert sorted(p.name for p in parts.iterdir()) == [
@@ -99,7 +100,7 @@ def test_resume_after_a_crash_reproduces_the_uninterrupted_run(
         "manifest.json",
     ]
     monkeypatch.setattr(campaign, "_run_chunk", real_run_chunk)
-    simulate_campaign(tiny(), out, progress=True)
+    simulate_campaign(tiny_campaign(), out, progress=True)
     assert "resuming: 2/4 chunks done" in capsys.readouterr().err
     assert not parts.exists()
     assert_same_data(read_dataset(out), reference)
@@ -118,12 +119,12 @@ def test_unreadable_chunk_is_reported_and_simulated_again(
 
     monkeypatch.setattr(campaign, "_run_chunk", stop_before_last)
     with pytest.raises(RuntimeError, match="stop"):
-        simulate_campaign(tiny(), out, progress=False)
+        simulate_campaign(tiny_campaign(), out, progress=False)
     monkeypatch.setattr(campaign, "_run_chunk", real_run_chunk)
     broken = parts_folder(out) / "chunk_00001.npz"
     broken.write_bytes(b"not an npz archive")
     with pytest.warns(RuntimeWarning, match=r"chunk_00001\.npz is unreadable"):
-        simulate_campaign(tiny(), out, progress=False)
+        simulate_campaign(tiny_campaign(), out, progress=False)
     assert_same_data(read_dataset(out), reference)
 
 
@@ -140,37 +141,39 @@ def test_parts_of_another_config_are_refused(
 
     monkeypatch.setattr(campaign, "_run_chunk", crash)
     with pytest.raises(RuntimeError):
-        simulate_campaign(tiny(per_condition=2), out, progress=False)
+        simulate_campaign(tiny_campaign(per_condition=2), out, progress=False)
     monkeypatch.setattr(campaign, "_run_chunk", real_run_chunk)
     with pytest.raises(CampaignError, match=r"per_condition: 2 there, 3 requested.*--overwrite"):
-        simulate_campaign(tiny(), out, progress=False)
+        simulate_campaign(tiny_campaign(), out, progress=False)
     with pytest.raises(CampaignError, match="chunk_conditions: 1 there, 2 requested"):
-        simulate_campaign(tiny(per_condition=2, chunk_conditions=2), out, progress=False)
-    simulate_campaign(tiny(), out, overwrite=True, progress=False)
+        simulate_campaign(tiny_campaign(per_condition=2, chunk_conditions=2), out, progress=False)
+    simulate_campaign(tiny_campaign(), out, overwrite=True, progress=False)
     assert_same_data(read_dataset(out), reference)
 
 
 def test_existing_output_is_reused_or_refused(tmp_path: Path, capsys) -> None:
     out = tmp_path / "done.h5"
-    simulate_campaign(tiny(n_conditions=2), out, progress=False)
+    simulate_campaign(tiny_campaign(n_conditions=2), out, progress=False)
     created = read_attributes(out)["created_utc"]
     stamp = out.stat().st_mtime_ns
-    simulate_campaign(tiny(n_conditions=2, workers=3, chunk_conditions=2), out, progress=True)
+    simulate_campaign(
+        tiny_campaign(n_conditions=2, workers=3, chunk_conditions=2), out, progress=True
+    )
     assert "already complete" in capsys.readouterr().err
     assert out.stat().st_mtime_ns == stamp and read_attributes(out)["created_utc"] == created
     with pytest.raises(CampaignError, match=r"n_conditions: 2 there, 3 requested.*--overwrite"):
-        simulate_campaign(tiny(n_conditions=3), out, progress=False)
-    simulate_campaign(tiny(n_conditions=3), out, overwrite=True, progress=False)
+        simulate_campaign(tiny_campaign(n_conditions=3), out, progress=False)
+    simulate_campaign(tiny_campaign(n_conditions=3), out, overwrite=True, progress=False)
     assert read_dataset(out).n_conditions == 3
 
     foreign = tmp_path / "foreign.h5"
     foreign.write_text("hello")
     with pytest.raises(CampaignError, match="not a data set this campaign can reuse"):
-        simulate_campaign(tiny(), foreign, progress=False)
+        simulate_campaign(tiny_campaign(), foreign, progress=False)
 
 
 def test_config_validation_and_yaml_round_trip() -> None:
-    config = tiny(problem_options={"kernel": "matern52"})
+    config = tiny_campaign(problem_options={"kernel": "matern52"})
     assert from_dict(SimulationConfig, json.loads(json.dumps(to_dict(config)))) == config
     for bad, match in [
         ({"n_conditions": 0}, "n_conditions = 0"),
@@ -182,4 +185,4 @@ def test_config_validation_and_yaml_round_trip() -> None:
         ({"workers": 0}, "workers = 0"),
     ]:
         with pytest.raises(ValueError, match=match):
-            tiny(**bad)
+            tiny_campaign(**bad)

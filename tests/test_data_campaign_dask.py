@@ -16,21 +16,15 @@ pytest.importorskip("distributed")
 from distributed import LocalCluster
 from typer.testing import CliRunner
 
+from helpers import tiny_campaign
 from scorepde.cli import app
 from scorepde.data import campaign
 from scorepde.data.campaign import (
     CampaignError,
-    SimulationConfig,
     parts_folder,
     simulate_campaign,
 )
 from scorepde.data.schema import FieldDataset, read_dataset
-
-
-def tiny(**changes) -> SimulationConfig:
-    options = {"n_conditions": 4, "per_condition": 3, "chunk_conditions": 1, "seed": 5}
-    options.update(changes)
-    return SimulationConfig(**options)
 
 
 def assert_identical(a: FieldDataset, b: FieldDataset) -> None:
@@ -44,7 +38,7 @@ def assert_identical(a: FieldDataset, b: FieldDataset) -> None:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> FieldDataset:
     out = tmp_path_factory.mktemp("serial") / "serial.h5"
-    return read_dataset(simulate_campaign(tiny(), out, progress=False))
+    return read_dataset(simulate_campaign(tiny_campaign(), out, progress=False))
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +53,9 @@ def address():
 def test_dask_output_is_byte_identical_to_the_serial_run(
     tmp_path: Path, reference: FieldDataset, address: str
 ) -> None:
-    out = simulate_campaign(tiny(), tmp_path / "dask.h5", progress=False, scheduler=address)
+    out = simulate_campaign(
+        tiny_campaign(), tmp_path / "dask.h5", progress=False, scheduler=address
+    )
     assert_identical(read_dataset(out), reference)
     assert not parts_folder(out).exists()
 
@@ -81,9 +77,9 @@ def test_dask_resumes_the_chunks_of_a_crashed_serial_run(
 
     monkeypatch.setattr(campaign, "_run_chunk", stop_at_third)
     with pytest.raises(KeyboardInterrupt):
-        simulate_campaign(tiny(), out, progress=False)
+        simulate_campaign(tiny_campaign(), out, progress=False)
     monkeypatch.setattr(campaign, "_run_chunk", real_run_chunk)
-    simulate_campaign(tiny(), out, progress=True, scheduler=address)
+    simulate_campaign(tiny_campaign(), out, progress=True, scheduler=address)
     assert "resuming: 2/4 chunks done" in capsys.readouterr().err
     assert_identical(read_dataset(out), reference)
 
@@ -101,16 +97,16 @@ def test_a_worker_error_reaches_the_caller_and_finished_chunks_are_kept(
 
     monkeypatch.setattr(campaign, "_simulate_chunk", fail_on_last)
     with pytest.raises(RuntimeError, match="solver diverged"):
-        simulate_campaign(tiny(), out, progress=False, scheduler=address)
+        simulate_campaign(tiny_campaign(), out, progress=False, scheduler=address)
     monkeypatch.setattr(campaign, "_simulate_chunk", real_simulate)
     assert not out.exists() and (parts_folder(out) / "manifest.json").is_file()
-    simulate_campaign(tiny(), out, progress=False, scheduler=address)
+    simulate_campaign(tiny_campaign(), out, progress=False, scheduler=address)
     assert_identical(read_dataset(out), reference)
 
 
 def test_local_process_cluster(tmp_path: Path, reference: FieldDataset) -> None:
     """``scheduler="local"`` starts (and stops) a LocalCluster of ``workers`` processes."""
-    config = tiny(workers=2, chunk_conditions=2)
+    config = tiny_campaign(workers=2, chunk_conditions=2)
     out = simulate_campaign(config, tmp_path / "local.h5", progress=False, scheduler="local")
     assert_identical(read_dataset(out), reference)
 
@@ -128,10 +124,10 @@ def test_missing_dask_and_bad_scheduler_are_clear_errors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with pytest.raises(CampaignError, match=r"scheduler = '' is not allowed"):
-        simulate_campaign(tiny(), tmp_path / "a.h5", progress=False, scheduler="")
+        simulate_campaign(tiny_campaign(), tmp_path / "a.h5", progress=False, scheduler="")
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
     with pytest.raises(CampaignError, match=r"pip install 'scorepde\[dask\]'"):
-        simulate_campaign(tiny(), tmp_path / "b.h5", progress=False, scheduler="local")
+        simulate_campaign(tiny_campaign(), tmp_path / "b.h5", progress=False, scheduler="local")
     result = CliRunner().invoke(
         app, ["simulate", "--conditions", "1", "--per-condition", "1", "--no-plot",
               "--out", str(tmp_path / "c.h5"), "--scheduler", "local"],
