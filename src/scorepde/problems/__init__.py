@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scorepde.problems.base import BoundaryCondition, ConditionSpec, Problem
+from scorepde.problems.base import BoundaryCondition, ConditionSpec, Invariance, Problem
 from scorepde.problems.battery import BatteryProblem
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "BatteryProblem",
     "BoundaryCondition",
     "ConditionSpec",
+    "Invariance",
     "Problem",
     "get_problem",
 ]

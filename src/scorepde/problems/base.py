@@ -8,6 +8,14 @@ physical units; only ``scorepde.data`` normalises.
 A new PDE plugs in by subclassing :class:`Problem` and implementing :meth:`Problem.sample_latent`
 and :meth:`Problem.solve` (plus the metadata); :meth:`Problem.simulate` does the batching and the
 bookkeeping of seeds and shapes.
+
+Shapes: a problem's fields are ``(n, C, *S)`` with ``S`` the grid shape (``(N,)`` in 1-D,
+``(Ny, Nx)`` in 2-D, arrays indexed ``[..., j, i]``); :attr:`Problem.field_spec` describes them.
+What the generic layers check is declared here, never inferred from a problem's or a
+condition's name: :meth:`Problem.boundary_conditions` (values every field satisfies),
+:meth:`Problem.invariances` (conditions the fields' distribution does not depend on),
+:meth:`Problem.derived_quantities` (scalars per field whose distribution the evaluation
+compares) and :meth:`Problem.residual` (the discrete PDE residual of a field).
 """
 
 from __future__ import annotations
@@ -20,7 +28,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["BoundaryCondition", "ConditionSpec", "Problem", "RngLike"]
+from scorepde.fields import FieldSpec
+
+__all__ = ["BoundaryCondition", "ConditionSpec", "Invariance", "Problem", "RngLike"]
 
 #: What may stand for the random generator of one condition: a ``Generator`` (used as is), a
 #: ``SeedSequence`` or a non-negative integer seed (passed to ``np.random.default_rng``).
@@ -91,7 +101,9 @@ class BoundaryCondition(NamedTuple):
     """A boundary constraint every simulated field of a channel satisfies.
 
     ``kind`` is ``"dirichlet"`` (``field = value``) or ``"neumann"`` (``d field / dx = value``,
-    in the channel's unit per metre); ``side`` is ``"left"`` (x = 0) or ``"right"`` (x = L).
+    in the channel's unit per metre); ``side`` is ``"left"`` (x = 0) or ``"right"`` (x = L) of
+    the last grid axis, or ``"<axis>_low"`` / ``"<axis>_high"`` for any named axis (2-D:
+    ``"y_low"``); the constraint holds at every grid point of that side.
     Compares equal to the plain tuple ``(channel, kind, side, value)``.
     """
 
@@ -101,18 +113,37 @@ class BoundaryCondition(NamedTuple):
     value: float
 
 
+@dataclass(frozen=True)
+class Invariance:
+    """The distribution of a problem's fields does not depend on condition ``condition``.
+
+    ``shift``: how far the evaluation moves the condition to check that a model has the same
+    invariance (in the condition's unit; reflected to stay in the design range).
+    """
+
+    condition: str
+    shift: float
+    description: str = ""
+
+
 class Problem(abc.ABC):
     """A simulator plus the metadata the ML layers need.
 
     Subclasses set the class/instance attributes below and implement :meth:`sample_latent`,
-    :meth:`solve`, :meth:`attributes`, :meth:`boundary_conditions` and the :attr:`grid`.
+    :meth:`solve`, :meth:`attributes`, :meth:`boundary_conditions` and either :attr:`grid`
+    (1-D) or :attr:`coordinates` (any rank).
 
     Attributes:
         name: registry name (``"battery"``).
         conditions: the condition specs, in the column order of every ``(M, k)`` conditions array.
-        channels: names of the output fields, in the channel order of ``(n, C, N)`` arrays.
+        channels: names of the output fields, in the channel order of ``(n, C, *S)`` arrays.
         channel_units: unit of each channel.
+        axis_names: names of the grid axes in array order (``("x",)``, ``("y", "x")``).
         latent_name, latent_unit: the random input field that the simulator maps to the fields.
+        mean_error_norm: how the evaluation reduces the mean's error over the grid: ``"max"``
+            (largest pointwise error over the largest standard deviation) or ``"rms"``
+            (r.m.s. error over r.m.s. standard deviation; for large grids, where a max over
+            thousands of points is dominated by sampling noise).
     """
 
     name: str
@@ -121,6 +152,8 @@ class Problem(abc.ABC):
     channel_units: tuple[str, ...]
     latent_name: str
     latent_unit: str = "1"
+    axis_names: tuple[str, ...] = ("x",)
+    mean_error_norm: str = "max"
 
     # ------------------------------------------------------------------ metadata
     @property
@@ -134,14 +167,76 @@ class Problem(abc.ABC):
         return tuple(spec.unit for spec in self.conditions)
 
     @property
-    @abc.abstractmethod
     def grid(self) -> np.ndarray:
-        """Grid coordinates: ``(N,)`` metres."""
+        """Grid coordinates of a 1-D problem: ``(N,)`` metres. A problem of higher rank has
+        no single grid array: use :attr:`coordinates` or :attr:`field_spec`."""
+        if type(self).coordinates is Problem.coordinates:
+            raise NotImplementedError(f"{type(self).__name__} defines neither grid nor coordinates")
+        coordinates = self.coordinates
+        if len(coordinates) != 1:
+            raise ValueError(
+                f"problem {self.name!r} has a {len(coordinates)}-D grid; use problem.coordinates "
+                "or problem.field_spec instead of problem.grid"
+            )
+        return coordinates[0]
+
+    @property
+    def coordinates(self) -> tuple[np.ndarray, ...]:
+        """One coordinate array per grid axis, in array-axis order (default: ``(grid,)``)."""
+        return (np.asarray(self.grid, dtype=float),)
+
+    @property
+    def grid_shape(self) -> tuple[int, ...]:
+        """``S``: points along each grid axis."""
+        return tuple(int(np.asarray(axis).shape[0]) for axis in self.coordinates)
 
     @property
     def n_points(self) -> int:
-        """Number of grid points ``N``."""
-        return int(np.asarray(self.grid).shape[0])
+        """Total number of grid points ``prod(S)`` (``N`` in 1-D)."""
+        return math.prod(self.grid_shape)
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        """Shape of one latent draw (default: the grid shape)."""
+        return self.grid_shape
+
+    @property
+    def field_spec(self) -> FieldSpec:
+        """Channels, units and grid of one sample ``(C, *S)``."""
+        return FieldSpec(
+            channels=tuple(self.channels),
+            channel_units=tuple(self.channel_units),
+            coordinates=tuple(self.coordinates),
+            axis_names=tuple(self.axis_names),
+        )
+
+    def invariances(self) -> tuple[Invariance, ...]:
+        """Conditions the distribution of the fields does not depend on (default: none)."""
+        return ()
+
+    def derived_quantities(
+        self, fields: np.ndarray, conditions: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Scalar quantities of interest per field, ``{name: (n,)}``, computed from fields
+        ``(n, C, *S)`` and their conditions ``(n, k)`` (default: none). The evaluation compares
+        their distributions (model vs simulator)."""
+        del fields, conditions
+        return {}
+
+    def residual(self, fields: np.ndarray, conditions: np.ndarray) -> np.ndarray | None:
+        """The discrete PDE residual of each field, ``(n,)`` (a norm, in a unit the problem
+        documents), or None when the problem has no residual to check (default)."""
+        del fields, conditions
+        return None
+
+    def default_evaluation_conditions(self) -> np.ndarray:
+        """Conditions a recipe evaluates at when it names none: ``(M, k)`` (default: the
+        centre of the design, geometric for log-scale conditions)."""
+        centre = [
+            math.sqrt(spec.low * spec.high) if spec.log_scale else 0.5 * (spec.low + spec.high)
+            for spec in self.conditions
+        ]
+        return np.asarray([centre], dtype=float)
 
     @abc.abstractmethod
     def attributes(self) -> dict[str, Any]:
@@ -155,11 +250,12 @@ class Problem(abc.ABC):
     # ------------------------------------------------------------------ simulation
     @abc.abstractmethod
     def sample_latent(self, condition: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-        """Draw ``n`` latent fields for one condition row ``(k,)``: ``(n, N)``."""
+        """Draw ``n`` latent fields for one condition row ``(k,)``: ``(n, *latent_shape)``."""
 
     @abc.abstractmethod
     def solve(self, latent: np.ndarray, conditions: np.ndarray) -> np.ndarray:
-        """Fields for a batch: latent ``(B, N)``, conditions ``(B, k)`` -> ``(B, C, N)``."""
+        """Fields for a batch: latent ``(B, *latent_shape)``, conditions ``(B, k)`` ->
+        ``(B, C, *S)``."""
 
     def validate_conditions(self, conditions: np.ndarray) -> np.ndarray:
         """Check a conditions array and return it as float64 ``(M, k)``.
@@ -203,9 +299,9 @@ class Problem(abc.ABC):
                 of row ``i`` come from ``rngs[i]`` only, so results do not depend on batching.
 
         Returns:
-            ``fields`` ``(M * per_condition, C, N)`` in :attr:`channel_units`, ``latent``
-            ``(M * per_condition, N)``, ``conditions`` ``(M * per_condition, k)``; row-major:
-            the draws of condition 0 first.
+            ``fields`` ``(M * per_condition, C, *S)`` in :attr:`channel_units`, ``latent``
+            ``(M * per_condition, *latent_shape)``, ``conditions`` ``(M * per_condition, k)``;
+            row-major: the draws of condition 0 first.
         """
         array = self.validate_conditions(conditions)
         if isinstance(per_condition, bool) or not isinstance(per_condition, int | np.integer):
@@ -225,10 +321,15 @@ class Problem(abc.ABC):
         )
         repeated = np.repeat(array, int(per_condition), axis=0)
         fields = np.asarray(self.solve(latent, repeated), dtype=float)
-        expected = (len(repeated), len(self.channels), self.n_points)
+        expected = (len(repeated), len(self.channels), *self.grid_shape)
         if fields.shape != expected:
             raise RuntimeError(
                 f"{type(self).__name__}.solve returned shape {fields.shape}; expected {expected}"
+            )
+        if latent.shape != (len(repeated), *self.latent_shape):
+            raise RuntimeError(
+                f"{type(self).__name__}.sample_latent gave shape {latent.shape[1:]} per draw; "
+                f"expected {self.latent_shape}"
             )
         return {"fields": fields, "latent": latent, "conditions": repeated}
 

@@ -28,7 +28,7 @@ import numpy as np
 from scorepde.physics.battery import solve_battery
 from scorepde.physics.parameters import BatteryParameters
 from scorepde.physics.random_fields import GaussianProcessSampler, porosity_from_latent
-from scorepde.problems.base import BoundaryCondition, ConditionSpec, Problem
+from scorepde.problems.base import BoundaryCondition, ConditionSpec, Invariance, Problem
 
 __all__ = ["BatteryProblem"]
 
@@ -131,6 +131,21 @@ class BatteryProblem(Problem):
             BoundaryCondition("c", "dirichlet", "right", float(self.params.c_right)),
             BoundaryCondition("c", "neumann", "left", 0.0),
         )
+
+    def invariances(self) -> tuple[Invariance, ...]:
+        """(c, phi) do not depend on U0: shifting U0 moves the unshifted potential by a
+        constant only, which the shift ``phi(0) = 0`` removes (docs/physics.md)."""
+        return (
+            Invariance(
+                "U0",
+                shift=0.4,
+                description="U0 moves the unshifted potential by a constant that the shift removes",
+            ),
+        )
+
+    def default_evaluation_conditions(self) -> np.ndarray:
+        """The seed's showcase at ``l = 0.1`` and ``0.25``: ``U0 = 0``, ``F_right = 25``."""
+        return np.array([[0.0, 0.1, 25.0], [0.0, 0.25, 25.0]])
 
     def seed_example_conditions(self) -> np.ndarray:
         """The seed's showcase conditions: ``U0 = 0 V``, ``F_right = 25 A/m^2`` at
