@@ -40,7 +40,7 @@ def test_output_layout_and_provenance(reference: FieldDataset) -> None:
     assert reference.fields.shape == (12, 2, 100)
     np.testing.assert_array_equal(reference.condition_index, np.repeat(np.arange(4), 3))
     attrs = reference.attrs
-    assert attrs["schema"] == "scorepde.fields/1" and attrs["problem"] == "battery"
+    assert attrs["schema"] == "scorepde.fields/2" and attrs["problem"] == "battery"
     assert attrs["seed"] == 5 and attrs["split"] == "train" and attrs["per_condition"] == 3
     assert "git_revision" in attrs and "package_version" in attrs and "created_utc" in attrs
     assert config_from_attributes(attrs) == tiny_campaign()

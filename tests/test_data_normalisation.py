@@ -93,7 +93,7 @@ def test_unfitted_and_wrong_shapes() -> None:
     normaliser = FieldNormaliser().fit(np.ones((4, 2, 3)))
     with pytest.raises(NormalisationError, match=r"expected \(\.\.\., 2, 3\)"):
         normaliser.transform(np.zeros((4, 3, 3)))
-    with pytest.raises(NormalisationError, match=r"expected \(n >= 1, C, N\)"):
+    with pytest.raises(NormalisationError, match=r"expected \(n >= 1, C, \*S\)"):
         FieldNormaliser().fit(np.zeros((4, 3)))
 
 

@@ -15,6 +15,7 @@ from scorepde.data.schema import (
     group_by_condition,
     read_attributes,
     read_dataset,
+    upgrade_dataset,
     write_dataset,
 )
 
@@ -65,7 +66,85 @@ def test_round_trip(tmp_path: Path) -> None:
     with h5py.File(path) as handle:
         assert list(handle["conditions"].attrs["names"]) == ["U0", "l", "F_right"]
         assert handle["c"].compression == "gzip" and handle["c"].chunks is not None
-        assert handle["grid"].attrs["units"] == "m"
+        assert handle["coordinates/x"].attrs["units"] == "m"
+        assert list(handle.attrs["axis_names"]) == ["x"]
+
+
+def _write_version_1(path: Path, arrays: dict, attrs: dict) -> None:
+    """A file in the layout of schema 1 (one 1-D ``grid`` data set), as earlier releases wrote."""
+    with h5py.File(path, "w") as handle:
+        handle.attrs["schema"] = "scorepde.fields/1"
+        for key, value in attrs.items():
+            handle.attrs[key] = value
+        for key, value in arrays.items():
+            handle.create_dataset(key, data=value)
+
+
+def test_version_1_files_still_read_and_upgrade(tmp_path: Path) -> None:
+    arrays, attrs = synthetic()
+    old = tmp_path / "v1.h5"
+    _write_version_1(old, arrays, attrs)
+    data = read_dataset(old)
+    np.testing.assert_array_equal(data.grid, arrays["grid"])
+    np.testing.assert_array_equal(data.fields[:, 1], arrays["phi"])
+    assert data.axis_names == ("x",) and data.spec.grid_shape == (N,)
+    new = upgrade_dataset(old, tmp_path / "v2.h5")
+    upgraded = read_dataset(new)
+    assert upgraded.attrs["schema"] == SCHEMA
+    np.testing.assert_array_equal(upgraded.fields, data.fields)
+    np.testing.assert_array_equal(upgraded.grid, data.grid)
+    assert upgraded.attrs["seed"] == 3
+
+
+def test_unknown_schema_version_is_refused_naming_the_readable_ones(tmp_path: Path) -> None:
+    arrays, attrs = synthetic()
+    path = tmp_path / "v9.h5"
+    _write_version_1(path, arrays, attrs)
+    with h5py.File(path, "a") as handle:
+        handle.attrs["schema"] = "scorepde.fields/9"
+    with pytest.raises(DatasetError, match=r"fields/9.*fields/2"):
+        read_dataset(path)
+
+
+def test_two_dimensional_round_trip(tmp_path: Path) -> None:
+    """Fields ``(n, C, Ny, Nx)`` with one coordinate data set per axis, in array order."""
+    rng = np.random.default_rng(1)
+    ny, nx, n = 4, 6, 5
+    y, x = (np.arange(ny) + 0.5) / ny, (np.arange(nx) + 0.5) / nx
+    arrays = {
+        "log_k": rng.normal(size=(n, ny, nx)),
+        "u": rng.uniform(size=(n, ny, nx)),
+        "g": rng.normal(size=(n, ny, nx)),
+        "conditions": rng.uniform(0.1, 1.0, (n, 2)),
+        "condition_index": np.arange(n),
+        "coordinates": (y, x),
+    }
+    attrs = {
+        "problem": "toy2d",
+        "channels": ["log_k", "u"],
+        "channel_units": ["1", "1"],
+        "latent_name": "g",
+        "latent_unit": "1",
+        "condition_names": ["l", "sigma"],
+        "condition_units": ["1", "1"],
+        "axis_names": ["y", "x"],
+        "axis_units": ["1", "1"],
+        "fidelity": 6.0,
+    }
+    data = read_dataset(write_dataset(tmp_path / "d2.h5", arrays, attrs))
+    assert data.fields.shape == (n, 2, ny, nx) and data.grid_shape == (ny, nx)
+    np.testing.assert_array_equal(data.fields[:, 0], arrays["log_k"])
+    np.testing.assert_array_equal(data.coordinates[0], y)
+    np.testing.assert_array_equal(data.coordinates[1], x)
+    spec = data.spec
+    assert spec.axis_names == ("y", "x") and spec.axis_units == ("1", "1")
+    assert spec.sample_shape == (2, ny, nx) and spec.fidelity == 6.0
+    assert data.subset(np.array([0, 2])).spec == spec
+    bad = dict(arrays, u=rng.uniform(size=(n, ny, nx + 1)))
+    with pytest.raises(DatasetError, match="disagree in shape"):
+        write_dataset(tmp_path / "bad.h5", bad, attrs)
+    with pytest.raises(DatasetError, match="axis_names"):
+        write_dataset(tmp_path / "bad.h5", arrays, dict(attrs, axis_names=["x"]))
 
 
 def test_group_by_condition_and_subset(tmp_path: Path) -> None:
@@ -133,10 +212,11 @@ def test_foreign_and_incomplete_hdf5_files(tmp_path: Path) -> None:
 
 
 def test_field_dataset_checks_shapes() -> None:
+    # the latent field may live on a grid of its own (schema 2), but one draw per field
     with pytest.raises(DatasetError, match="latent has shape"):
         FieldDataset(
             fields=np.zeros((2, 2, 5)),
-            latent=np.zeros((2, 4)),
+            latent=np.zeros((3, 5)),
             conditions=np.zeros((2, 3)),
             condition_names=("a", "b", "c"),
             condition_index=np.zeros(2, dtype=int),

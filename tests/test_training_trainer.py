@@ -225,6 +225,7 @@ def test_export_load_and_sample_in_physical_units(tmp_path):
         "model.safetensors",
         "model.yaml",
         "normaliser.json",
+        "normaliser.safetensors",
     }
 
     model = load_trained_model(exported)

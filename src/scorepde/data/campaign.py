@@ -284,8 +284,8 @@ def _load_shard(path: Path, task: _ChunkTask, problem: Problem) -> dict[str, np.
     """Read and check one shard; ``ValueError``/``OSError`` if it is not what ``task`` makes."""
     m = len(task.design_rows) * task.per_condition
     expected = {
-        "fields": (m, len(problem.channels), problem.n_points),
-        "latent": (m, problem.n_points),
+        "fields": (m, len(problem.channels), *problem.grid_shape),
+        "latent": (m, *problem.latent_shape),
         "conditions": (m, len(problem.conditions)),
         "condition_index": (m,),
     }
@@ -402,7 +402,7 @@ def simulate_campaign(
     progress: bool = True,
     scheduler: str | None = None,
 ) -> Path:
-    """Run (or resume) a simulation campaign and write one ``scorepde.fields/1`` HDF5 file.
+    """Run (or resume) a simulation campaign and write one ``scorepde.fields/2`` HDF5 file.
 
     Args:
         config: the recipe; ``n_conditions * per_condition`` fields are simulated.
@@ -601,7 +601,7 @@ def _write_output(
     arrays[problem.latent_name] = np.concatenate([s["latent"] for s in shards], axis=0)
     arrays["conditions"] = np.concatenate([s["conditions"] for s in shards], axis=0)
     arrays["condition_index"] = np.concatenate([s["condition_index"] for s in shards], axis=0)
-    arrays["grid"] = np.asarray(problem.grid, dtype=float)
+    arrays["coordinates"] = tuple(np.asarray(axis, dtype=float) for axis in problem.coordinates)
     attrs: dict[str, Any] = dict(problem.attributes())
     attrs.update(
         {
@@ -612,6 +612,8 @@ def _write_output(
             "latent_unit": problem.latent_unit,
             "condition_names": list(problem.condition_names),
             "condition_units": list(problem.condition_units),
+            "axis_names": list(problem.field_spec.axis_names),
+            "axis_units": list(problem.field_spec.axis_units),
             "seed": config.seed,
             "split": config.split,
             "split_key": SPLITS[config.split],

@@ -1,9 +1,14 @@
 """Normalisation of fields and conditions; the statistics are saved with every model.
 
-:class:`FieldNormaliser` maps physical fields ``(..., C, N)`` to the network's scale and back;
-:class:`ConditionEncoder` maps physical conditions ``(M, k)`` to ``[-1, 1]`` over the design
-ranges. Both work on numpy arrays and torch tensors (torch is imported only when a tensor is
-passed) and round-trip through plain dicts / JSON.
+:class:`FieldNormaliser` maps physical fields ``(..., C, *S)`` (any grid rank) to the network's
+scale and back; :class:`ConditionEncoder` maps physical conditions ``(M, k)`` to ``[-1, 1]`` over
+the design ranges. Both work on numpy arrays and torch tensors (torch is imported only when a
+tensor is passed) and round-trip through plain dicts.
+
+Files: ``save(path)`` writes the small configuration as JSON at ``path`` and the arrays (means,
+regression coefficients, bases) beside it as ``<stem>.safetensors``; the JSON refers to each
+array as ``{"$array": name}``. Files of earlier versions, with the arrays as JSON lists, still
+load.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from scorepde.fileio import atomic_write_text
+from scorepde.fileio import atomic_path, atomic_write_text
 from scorepde.problems.base import ConditionSpec
 
 __all__ = [
@@ -62,7 +67,65 @@ def _as_float(x: Any) -> Any:
     return np.asarray(x, dtype=float)
 
 
-def _read_json(path: str | Path, what: str, expected_format: str) -> dict[str, Any]:
+_ARRAY_REF = "$array"
+
+
+def arrays_path(path: str | Path) -> Path:
+    """Where the arrays of the normaliser file ``path`` are kept: ``<stem>.safetensors``."""
+    return Path(path).with_suffix(".safetensors")
+
+
+def _split_arrays(data: Any, prefix: str, arrays: dict[str, np.ndarray]) -> Any:
+    """Replace every numpy array in nested ``data`` by ``{"$array": key}``; collect them."""
+    if isinstance(data, np.ndarray):
+        key = prefix or "array"
+        arrays[key] = np.ascontiguousarray(data)
+        return {_ARRAY_REF: key}
+    if isinstance(data, dict):
+        return {
+            k: _split_arrays(v, f"{prefix}.{k}" if prefix else str(k), arrays)
+            for k, v in data.items()
+        }
+    return data
+
+
+def _join_arrays(data: Any, arrays: dict[str, np.ndarray], path: Path) -> Any:
+    """Inverse of :func:`_split_arrays`."""
+    if isinstance(data, dict):
+        if set(data) == {_ARRAY_REF}:
+            key = data[_ARRAY_REF]
+            if key not in arrays:
+                raise NormalisationError(f"{arrays_path(path)} lacks the array {key!r}")
+            return arrays[key]
+        return {k: _join_arrays(v, arrays, path) for k, v in data.items()}
+    return data
+
+
+def _listify(data: Any) -> Any:
+    """Nested data with numpy arrays -> nested plain lists (JSON-ready)."""
+    if isinstance(data, np.ndarray):
+        return data.tolist()
+    if isinstance(data, dict):
+        return {k: _listify(v) for k, v in data.items()}
+    return data
+
+
+def _write_json_and_arrays(path: str | Path, raw: dict[str, Any], indent: int | None) -> Path:
+    """``raw`` (nested, with numpy arrays) -> ``path`` (JSON) + ``<stem>.safetensors``."""
+    from safetensors.numpy import save_file
+
+    path = Path(path)
+    arrays: dict[str, np.ndarray] = {}
+    config = _split_arrays(raw, "", arrays)
+    if arrays:
+        config["arrays_file"] = arrays_path(path).name
+        with atomic_path(arrays_path(path), suffix=".safetensors") as tmp:
+            save_file(arrays, str(tmp))
+    atomic_write_text(path, json.dumps(config, indent=indent))
+    return path
+
+
+def _read_json(path: str | Path, what: str, expected_format: str | None) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what} file not found: {path}")
@@ -70,12 +133,26 @@ def _read_json(path: str | Path, what: str, expected_format: str) -> dict[str, A
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise NormalisationError(f"{path}: not a valid {what} JSON file ({error})") from error
-    if not isinstance(data, dict) or data.get("format") != expected_format:
+    if not isinstance(data, dict) or (
+        expected_format is not None and data.get("format") != expected_format
+    ):
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
         raise NormalisationError(
             f"{path}: format {found!r} is not allowed; expected {expected_format!r}"
         )
-    return data
+    name = data.pop("arrays_file", None)
+    if name is None:
+        return data  # an earlier version: arrays as JSON lists
+    from safetensors.numpy import load_file
+
+    file = path.parent / str(name)
+    if not file.is_file():
+        raise NormalisationError(f"{path}: its arrays file {file} is missing")
+    try:
+        arrays = load_file(str(file))
+    except Exception as error:
+        raise NormalisationError(f"{file}: corrupt or unreadable arrays ({error})") from error
+    return _join_arrays(data, arrays, path)
 
 
 class _JsonFile:
@@ -90,9 +167,13 @@ class _JsonFile:
     _INDENT: ClassVar[int | None] = 1
 
     def save(self, path: str | Path) -> Path:
-        """Write JSON atomically; returns the path."""
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=self._INDENT))  # type: ignore[attr-defined]
-        return Path(path)
+        """Write the configuration as JSON at ``path`` and the arrays beside it as
+        ``<stem>.safetensors`` (both atomically; the arrays first); returns ``path``."""
+        return _write_json_and_arrays(path, self._raw_dict(), self._INDENT)
+
+    def _raw_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` with numpy arrays in place of lists (the default: no arrays)."""
+        return self.to_dict()  # type: ignore[attr-defined]
 
     @classmethod
     def load(cls, path: str | Path) -> Any:
@@ -147,9 +228,9 @@ class FieldNormaliser(_JsonFile):
             self._set(np.asarray(mean, dtype=float), np.asarray(scale, dtype=float))
 
     def _set(self, mean: np.ndarray, scale: np.ndarray) -> None:
-        if mean.ndim != 2 or scale.shape != (mean.shape[0],):
+        if mean.ndim < 2 or scale.shape != (mean.shape[0],):
             raise NormalisationError(
-                f"mean {mean.shape} and scale {scale.shape} must be (C, N) and (C,)"
+                f"mean {mean.shape} and scale {scale.shape} must be (C, *S) and (C,)"
             )
         if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale)) and np.all(scale > 0)):
             raise NormalisationError("mean must be finite and scale finite and > 0")
@@ -165,18 +246,21 @@ class FieldNormaliser(_JsonFile):
         return self.mean is not None
 
     def fit(self, fields: np.ndarray) -> FieldNormaliser:
-        """Fit to physical fields ``(n, C, N)`` (n >= 1); returns ``self``."""
+        """Fit to physical fields ``(n, C, *S)`` (n >= 1, any grid rank); returns ``self``."""
         fields = np.asarray(fields, dtype=float)
-        if fields.ndim != 3 or fields.shape[0] < 1:
-            raise NormalisationError(f"fields has shape {fields.shape}; expected (n >= 1, C, N)")
+        if fields.ndim < 3 or fields.shape[0] < 1:
+            raise NormalisationError(
+                f"fields has shape {fields.shape}; expected (n >= 1, C, *S) with a grid S"
+            )
         if not np.all(np.isfinite(fields)):
             raise NormalisationError("fields contain non-finite values")
         mean = fields.mean(axis=0)
         low, high = fields.min(axis=0), fields.max(axis=0)
         constant = low == high
         mean[constant] = low[constant]  # exact where all samples agree (Dirichlet points)
-        std = np.sqrt(((fields - mean) ** 2).mean(axis=(0, 2)))
-        magnitude = np.maximum(1.0, np.abs(mean).max(axis=1))
+        reduce = (0, *range(2, fields.ndim))
+        std = np.sqrt(((fields - mean) ** 2).mean(axis=reduce))
+        magnitude = np.maximum(1.0, np.abs(mean).reshape(len(mean), -1).max(axis=1))
         scale = np.where(std > self.floor * magnitude, std, 1.0)
         self._set(mean, scale)
         return self
@@ -185,20 +269,20 @@ class FieldNormaliser(_JsonFile):
         if self.mean is None or self.scale is None:
             raise NormalisationError("FieldNormaliser is not fitted; call fit(fields) first")
         shape = tuple(x.shape)
-        if len(shape) < 2 or shape[-2:] != self.mean.shape:
+        rank = self.mean.ndim
+        if len(shape) < rank or shape[-rank:] != self.mean.shape:
             raise NormalisationError(
-                f"input has shape {shape}; expected (..., {self.mean.shape[0]}, "
-                f"{self.mean.shape[1]})"
+                f"input has shape {shape}; expected (..., {', '.join(map(str, self.mean.shape))})"
             )
-        return self.mean, self.scale[:, None]
+        return self.mean, self.scale.reshape(-1, *([1] * (rank - 1)))
 
     @property
-    def field_shape(self) -> tuple[int, int] | None:
-        """``(C, N)`` once fitted."""
-        return None if self.mean is None else tuple(self.mean.shape)  # type: ignore[return-value]
+    def field_shape(self) -> tuple[int, ...] | None:
+        """``(C, *S)`` once fitted."""
+        return None if self.mean is None else tuple(self.mean.shape)
 
     def transform(self, x: Any, conditions: Any = None) -> Any:
-        """Physical ``(..., C, N)`` -> normalised, same shape and array type (numpy or torch).
+        """Physical ``(..., C, *S)`` -> normalised, same shape and array type (numpy or torch).
 
         ``conditions`` is accepted for a common interface with :class:`ConditionalNormaliser`
         and ignored: this normaliser is the same for every condition.
@@ -208,22 +292,25 @@ class FieldNormaliser(_JsonFile):
         return (x - _like(mean, x)) / _like(scale, x)
 
     def inverse(self, z: Any, conditions: Any = None) -> Any:
-        """Normalised ``(..., C, N)`` -> physical units, same shape and array type."""
+        """Normalised ``(..., C, *S)`` -> physical units, same shape and array type."""
         z = _as_float(z)
         mean, scale = self._check(z)
         return z * _like(scale, z) + _like(mean, z)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-data form (JSON-ready)."""
+    def _raw_dict(self) -> dict[str, Any]:
         if self.mean is None or self.scale is None:
             raise NormalisationError("FieldNormaliser is not fitted; nothing to serialise")
         return {
             "format": _NORMALISER_FORMAT,
             "channels": list(self.channels) if self.channels is not None else None,
             "floor": self.floor,
-            "mean": self.mean.tolist(),
-            "scale": self.scale.tolist(),
+            "mean": self.mean,
+            "scale": self.scale,
         }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (JSON-ready; arrays as nested lists)."""
+        return _listify(self._raw_dict())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FieldNormaliser:
@@ -320,7 +407,7 @@ class ConditionalNormaliser(_JsonFile):
         self.floor = float(floor)
         self.channels = tuple(channels) if channels is not None else None
         self.exponents: np.ndarray | None = None
-        self.mean_coefficients: np.ndarray | None = None  # (F, C, N)
+        self.mean_coefficients: np.ndarray | None = None  # (F, C, *S)
         self.scale_coefficients: np.ndarray | None = None  # (F, C)
         self.scale_floor: np.ndarray | None = None  # (C,)
 
@@ -330,11 +417,11 @@ class ConditionalNormaliser(_JsonFile):
         return self.mean_coefficients is not None
 
     @property
-    def field_shape(self) -> tuple[int, int] | None:
-        """``(C, N)`` once fitted."""
+    def field_shape(self) -> tuple[int, ...] | None:
+        """``(C, *S)`` once fitted."""
         if self.mean_coefficients is None:
             return None
-        return tuple(self.mean_coefficients.shape[1:])  # type: ignore[return-value]
+        return tuple(self.mean_coefficients.shape[1:])
 
     def _solve(self, features: np.ndarray, targets: np.ndarray) -> np.ndarray:
         """Ridge least squares ``(F, T)``; the constant term is not penalised."""
@@ -348,15 +435,16 @@ class ConditionalNormaliser(_JsonFile):
     def fit(
         self, fields: np.ndarray, encoded: np.ndarray, groups: np.ndarray
     ) -> ConditionalNormaliser:
-        """Fit to physical fields ``(n, C, N)`` with encoded conditions ``(n, k)`` and the design
-        point of each field ``groups`` ``(n,)`` (>= 2 fields per design point); returns self."""
+        """Fit to physical fields ``(n, C, *S)`` with encoded conditions ``(n, k)`` and the
+        design point of each field ``groups`` ``(n,)`` (>= 2 fields per design point); returns
+        self."""
         fields = np.asarray(fields, dtype=float)
         encoded = np.asarray(encoded, dtype=float)
         groups = np.asarray(groups)
-        if fields.ndim != 3 or encoded.ndim != 2 or not len(fields) == len(encoded) == len(groups):
+        if fields.ndim < 3 or encoded.ndim != 2 or not len(fields) == len(encoded) == len(groups):
             raise NormalisationError(
                 f"fields {fields.shape}, conditions {encoded.shape} and groups {groups.shape} "
-                "must be (n, C, N), (n, k) and (n,) with the same n"
+                "must be (n, C, *S), (n, k) and (n,) with the same n"
             )
         if not (np.all(np.isfinite(fields)) and np.all(np.isfinite(encoded))):
             raise NormalisationError("fields or conditions contain non-finite values")
@@ -367,12 +455,14 @@ class ConditionalNormaliser(_JsonFile):
                 f"{keys[counts.argmin()]!r} has {counts.min()} (use FieldNormaliser instead)"
             )
         n_groups = len(keys)
-        channels, points = fields.shape[1:]
-        sums = np.zeros((n_groups, channels, points))
+        field_shape = fields.shape[1:]
+        channels = field_shape[0]
+        grid_axes = tuple(range(2, fields.ndim))
+        sums = np.zeros((n_groups, *field_shape))
         np.add.at(sums, inverse, fields)
-        group_mean = sums / counts[:, None, None]
+        group_mean = sums / counts.reshape(-1, *([1] * len(field_shape)))
         squares = np.zeros((n_groups, channels))
-        np.add.at(squares, inverse, ((fields - group_mean[inverse]) ** 2).mean(axis=2))
+        np.add.at(squares, inverse, ((fields - group_mean[inverse]) ** 2).mean(axis=grid_axes))
         group_spread = np.sqrt(squares / counts[:, None])
         first = np.zeros(n_groups, dtype=int)
         first[inverse[::-1]] = np.arange(len(groups))[::-1]
@@ -384,18 +474,19 @@ class ConditionalNormaliser(_JsonFile):
                 f"only {n_groups} design points; lower the degree"
             )
         features = polynomial_features(group_conditions, exponents)
-        magnitude = np.maximum(1.0, np.abs(group_mean).max(axis=(0, 2)))
+        magnitude = np.maximum(1.0, np.abs(group_mean).max(axis=(0, *grid_axes)))
         spread = np.maximum(group_spread, self.floor * magnitude)
         if np.any(group_spread.max(axis=0) <= self.floor * magnitude):
             raise NormalisationError("a channel is constant in every design point; nothing to fit")
         # the mean is fitted to *relative* precision: each design point weighted by 1/spread,
         # so conditions with a small spread (low current) get an accurate centre too
-        mean_coefficients = np.empty((len(exponents), channels, points))
+        mean_coefficients = np.empty((len(exponents), *field_shape))
         for channel in range(channels):
             weight = 1.0 / spread[:, channel : channel + 1]
+            targets = group_mean[:, channel].reshape(n_groups, -1)
             mean_coefficients[:, channel] = self._solve(
-                features * weight, group_mean[:, channel] * weight
-            )
+                features * weight, targets * weight
+            ).reshape(len(exponents), *field_shape[1:])
         low, high = fields.min(axis=0), fields.max(axis=0)
         constant = low == high
         mean_coefficients[:, constant] = 0.0
@@ -429,13 +520,17 @@ class ConditionalNormaliser(_JsonFile):
                 f"{len(encoded)} condition rows for {n} fields; expected one row each (or one)"
             )
         features = polynomial_features(encoded, self.exponents)
-        mean = np.einsum("mf,fcn->mcn", features, self.mean_coefficients)
+        mean = np.tensordot(features, self.mean_coefficients, axes=(1, 0))
         scale = np.maximum(features @ self.scale_coefficients, self.scale_floor)
-        return mean, scale[:, :, None]
+        return mean, scale.reshape(*scale.shape, *([1] * (self.mean_coefficients.ndim - 2)))
 
     def _check(self, x: Any) -> None:
         shape = tuple(x.shape)
-        if len(shape) != 3 or shape[1:] != self.field_shape:
+        if (
+            self.field_shape is None
+            or len(shape) != 1 + len(self.field_shape)
+            or (shape[1:] != self.field_shape)
+        ):
             raise NormalisationError(
                 f"input has shape {shape}; expected (n, {', '.join(map(str, self.field_shape))})"
                 if self.field_shape
@@ -443,17 +538,17 @@ class ConditionalNormaliser(_JsonFile):
             )
 
     def mean_at(self, conditions: Any) -> np.ndarray:
-        """``mean(p)`` ``(M, C, N)`` for encoded conditions ``(M, k)``, physical units."""
+        """``mean(p)`` ``(M, C, *S)`` for encoded conditions ``(M, k)``, physical units."""
         encoded = np.atleast_2d(np.asarray(conditions, dtype=float))
         return self._coefficients_at(encoded, len(encoded))[0]
 
     def scale_at(self, conditions: Any) -> np.ndarray:
         """``scale(p)`` ``(M, C)`` for encoded conditions ``(M, k)``, physical units."""
         encoded = np.atleast_2d(np.asarray(conditions, dtype=float))
-        return self._coefficients_at(encoded, len(encoded))[1][:, :, 0]
+        return self._coefficients_at(encoded, len(encoded))[1].reshape(len(encoded), -1)
 
     def transform(self, x: Any, conditions: Any) -> Any:
-        """Physical ``(n, C, N)`` -> normalised, given encoded conditions ``(n, k)`` (or one
+        """Physical ``(n, C, *S)`` -> normalised, given encoded conditions ``(n, k)`` (or one
         row for all); same array type (numpy or torch)."""
         x = _as_float(x)
         self._check(x)
@@ -461,14 +556,13 @@ class ConditionalNormaliser(_JsonFile):
         return (x - _like(mean, x)) / _like(scale, x)
 
     def inverse(self, z: Any, conditions: Any) -> Any:
-        """Normalised ``(n, C, N)`` -> physical units, given encoded conditions ``(n, k)``."""
+        """Normalised ``(n, C, *S)`` -> physical units, given encoded conditions ``(n, k)``."""
         z = _as_float(z)
         self._check(z)
         mean, scale = self._coefficients_at(conditions, z.shape[0])
         return z * _like(scale, z) + _like(mean, z)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-data form (JSON-ready)."""
+    def _raw_dict(self) -> dict[str, Any]:
         if self.exponents is None or self.mean_coefficients is None:
             raise NormalisationError("ConditionalNormaliser is not fitted; nothing to serialise")
         assert self.scale_coefficients is not None and self.scale_floor is not None
@@ -478,11 +572,15 @@ class ConditionalNormaliser(_JsonFile):
             "degree": self.degree,
             "ridge": self.ridge,
             "floor": self.floor,
-            "exponents": self.exponents.tolist(),
-            "mean_coefficients": self.mean_coefficients.tolist(),
-            "scale_coefficients": self.scale_coefficients.tolist(),
-            "scale_floor": self.scale_floor.tolist(),
+            "exponents": self.exponents.astype(np.int64),
+            "mean_coefficients": self.mean_coefficients,
+            "scale_coefficients": self.scale_coefficients,
+            "scale_floor": self.scale_floor,
         }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (JSON-ready; arrays as nested lists)."""
+        return _listify(self._raw_dict())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ConditionalNormaliser:
@@ -506,7 +604,7 @@ class ConditionalNormaliser(_JsonFile):
         floor = np.asarray(data["scale_floor"], dtype=float)
         if (
             exponents.ndim != 2
-            or mean.ndim != 3
+            or mean.ndim < 3
             or scale.shape != (len(exponents), mean.shape[1])
             or floor.shape != (mean.shape[1],)
             or not np.all(floor > 0)
@@ -576,8 +674,8 @@ class SubspaceNormaliser(_JsonFile):
         return self.basis is not None and self.base.fitted
 
     @property
-    def field_shape(self) -> tuple[int, int] | None:
-        """``(C, N)`` of the physical fields once fitted."""
+    def field_shape(self) -> tuple[int, ...] | None:
+        """``(C, *S)`` of the physical fields once fitted."""
         return self.base.field_shape
 
     @property
@@ -592,9 +690,9 @@ class SubspaceNormaliser(_JsonFile):
         ``(n, C, N)`` with their encoded conditions ``(n, k)`` (and design point per field for a
         conditional base); returns self."""
         fields = np.asarray(fields, dtype=float)
-        if fields.ndim != 3:
-            raise NormalisationError(f"fields must be (n, C, N), got shape {fields.shape}")
-        size = fields.shape[1] * fields.shape[2]
+        if fields.ndim < 3:
+            raise NormalisationError(f"fields must be (n, C, *S), got shape {fields.shape}")
+        size = int(np.prod(fields.shape[1:]))
         if self.components > min(size, len(fields)):
             raise NormalisationError(
                 f"components = {self.components} is not allowed for {len(fields)} fields of "
@@ -624,14 +722,14 @@ class SubspaceNormaliser(_JsonFile):
         return self.basis
 
     def transform(self, x: Any, conditions: Any = None) -> Any:
-        """Physical ``(n, C, N)`` -> coefficients ``(n, 1, K)`` (numpy or torch, as given)."""
+        """Physical ``(n, C, *S)`` -> coefficients ``(n, 1, K)`` (numpy or torch, as given)."""
         basis = self._basis()
         z = self.base.transform(x, conditions)
         flat = z.reshape(z.shape[0], -1)
         return (flat @ _like(basis, flat)).reshape(z.shape[0], 1, self.components)
 
     def inverse(self, w: Any, conditions: Any = None) -> Any:
-        """Coefficients ``(n, 1, K)`` (or ``(n, K)``) -> physical ``(n, C, N)``."""
+        """Coefficients ``(n, 1, K)`` (or ``(n, K)``) -> physical ``(n, C, *S)``."""
         basis = self._basis()
         w = _as_float(w)
         if tuple(w.shape[1:]) not in {(1, self.components), (self.components,)}:
@@ -643,16 +741,19 @@ class SubspaceNormaliser(_JsonFile):
         assert shape is not None
         return self.base.inverse(flat.reshape(w.shape[0], *shape), conditions)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-data form (JSON-ready)."""
+    def _raw_dict(self) -> dict[str, Any]:
         basis = self._basis()
         return {
             "format": _SUBSPACE_FORMAT,
             "components": self.components,
             "captured": self.captured,
-            "base": self.base.to_dict(),
-            "basis": basis.tolist(),
+            "base": self.base._raw_dict(),
+            "basis": basis,
         }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (JSON-ready; arrays as nested lists)."""
+        return _listify(self._raw_dict())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SubspaceNormaliser:
@@ -676,7 +777,7 @@ class SubspaceNormaliser(_JsonFile):
         shape = base.field_shape
         if (
             shape is None
-            or basis.shape != (shape[0] * shape[1], normaliser.components)
+            or basis.shape != (int(np.prod(shape)), normaliser.components)
             or not np.all(np.isfinite(basis))
             or not np.allclose(basis.T @ basis, np.eye(normaliser.components), atol=1e-8)
         ):
@@ -691,7 +792,8 @@ Normaliser = FieldNormaliser | ConditionalNormaliser | SubspaceNormaliser
 
 
 def load_normaliser(path: str | Path) -> Normaliser:
-    """Any normaliser, by the ``format`` recorded in the file."""
+    """Any normaliser, by the ``format`` recorded in the file (its arrays from
+    ``<stem>.safetensors``, or from JSON lists in files of earlier versions)."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
