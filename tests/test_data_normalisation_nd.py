@@ -84,9 +84,7 @@ def test_files_keep_arrays_in_safetensors_and_round_trip(tmp_path: Path, kind: s
         normaliser = ConditionalNormaliser(channels=("a", "b")).fit(fields, encoded, groups)
     else:
         with pytest.warns(UserWarning):
-            normaliser = SubspaceNormaliser(ConditionalNormaliser(), 8).fit(
-                fields, encoded, groups
-            )
+            normaliser = SubspaceNormaliser(ConditionalNormaliser(), 8).fit(fields, encoded, groups)
     path = normaliser.save(tmp_path / "normaliser.json")
     assert arrays_path(path).is_file()
     text = path.read_text()
@@ -108,5 +106,5 @@ def test_files_keep_arrays_in_safetensors_and_round_trip(tmp_path: Path, kind: s
     with pytest.raises(NormalisationError, match="corrupt or unreadable"):
         load_normaliser(path)
     arrays_path(path).unlink()
-    with pytest.raises(NormalisationError, match="arrays file .* is missing"):
+    with pytest.raises(NormalisationError, match=r"arrays file .* is missing"):
         load_normaliser(path)
