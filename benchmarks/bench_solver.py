@@ -7,7 +7,11 @@ Prints a Markdown table (record it in docs/benchmarks.md, section "Solver"):
   fields. The scipy loop runs on the first ``--n-scipy`` fields only and its per-field time is
   extrapolated to ``--n`` fields;
 * the time of a seed-scale data set (default 25,000 fields = 250 conditions x 100 fields, each
-  condition with its own correlation length): GP sampling and the batched solve, separately.
+  condition with its own correlation length): GP sampling and the batched solve, separately;
+* 2-D Darcy flow (``solve_darcy``, banded Cholesky per field) on N x N cells, N = 32 and 64:
+  ``--darcy-n`` fields each (100 per condition, log-uniform l in [0.05, 0.5], sigma uniform in
+  [0.25, 1.5]): Kronecker GP sampling and the solve, fields per second, and the time for the
+  planned 10,000-field training set extrapolated from it.
 
 One CPU core: the BLAS/OpenMP thread counts are set to 1 *before* numpy is imported, and the
 process is pinned to one core where the OS allows it (``os.sched_setaffinity``).
@@ -15,6 +19,7 @@ process is pinned to one core where the OS allows it (``os.sched_setaffinity``).
 Usage::
 
     python benchmarks/bench_solver.py [--n 25000] [--n-scipy 500] [--repeats 3] [--seed 0]
+        [--darcy-n 1000]
 """
 
 from __future__ import annotations
@@ -39,12 +44,17 @@ import numpy as np  # noqa: E402
 from scorepde.physics import (  # noqa: E402
     BatteryParameters,
     GaussianProcessSampler,
+    KroneckerGaussianProcessSampler,
+    darcy_residual,
     porosity_from_latent,
     reference_solve_battery_scipy,
     solve_battery,
+    solve_darcy,
 )
 
 FIELDS_PER_CONDITION = 100  # as in the seed data set: 250 conditions x 100 fields
+DARCY_SIZES = (32, 64)  # cells per side
+DARCY_DATA_SET = 10_000  # fields of 32 x 32 planned for training
 
 
 def pin_to_one_core() -> str:
@@ -76,6 +86,47 @@ def sample_porosity(
     return porosity, open_circuit[repeat], current[repeat], lengths[repeat]
 
 
+def sample_log_k(n_cells: int, n_fields: int, rng: np.random.Generator) -> np.ndarray:
+    """Darcy-like design: log k ``(n, N, N)``, FIELDS_PER_CONDITION fields per (l, sigma)."""
+    n_conditions = -(-n_fields // FIELDS_PER_CONDITION)
+    lengths = np.exp(rng.uniform(np.log(0.05), np.log(0.5), n_conditions))
+    sigmas = rng.uniform(0.25, 1.5, n_conditions)
+    centres = (np.arange(n_cells) + 0.5) / n_cells
+    sampler = KroneckerGaussianProcessSampler((centres, centres))
+    return np.concatenate(
+        [
+            sigma * sampler.sample(length, FIELDS_PER_CONDITION, rng)
+            for length, sigma in zip(lengths, sigmas, strict=True)
+        ]
+    )[:n_fields]
+
+
+def darcy_table(n_fields: int, repeats: int, seed: int) -> None:
+    """Print the Darcy throughput table for each size in DARCY_SIZES."""
+    print()
+    print(f"2-D Darcy flow, {n_fields} fields per size (one core):")
+    print()
+    print(
+        "| N x N | GP sampling (s) | solve (s) | fields/s (solve) | fields/s (total) | "
+        f"{DARCY_DATA_SET:,} fields (s, extrapolated) | max abs residual |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for n_cells in DARCY_SIZES:
+        sampling_time = best_time(
+            lambda n_cells=n_cells: sample_log_k(n_cells, n_fields, np.random.default_rng(seed)),
+            repeats,
+        )
+        log_k = sample_log_k(n_cells, n_fields, np.random.default_rng(seed))
+        solve_time = best_time(lambda log_k=log_k: solve_darcy(log_k), repeats)
+        residual = float(np.max(np.abs(darcy_residual(log_k, solve_darcy(log_k)))))
+        total = sampling_time + solve_time
+        print(
+            f"| {n_cells} x {n_cells} | {sampling_time:.3f} | {solve_time:.3f} | "
+            f"{n_fields / solve_time:,.0f} | {n_fields / total:,.0f} | "
+            f"{total * DARCY_DATA_SET / n_fields:.1f} | {residual:.1e} |"
+        )
+
+
 def best_time(function, repeats: int) -> float:
     """Smallest wall time of ``repeats`` calls, s."""
     times = []
@@ -92,11 +143,14 @@ def main() -> None:
     parser.add_argument("--n-scipy", type=int, default=500, help="fields in the scipy loop")
     parser.add_argument("--repeats", type=int, default=3, help="best of this many runs")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--darcy-n", type=int, default=1000, help="Darcy fields per grid size (0: skip)"
+    )
     args = parser.parse_args()
-    if args.n < 1 or not 1 <= args.n_scipy <= args.n or args.repeats < 1:
+    if args.n < 1 or not 1 <= args.n_scipy <= args.n or args.repeats < 1 or args.darcy_n < 0:
         raise ValueError(
-            f"need n >= 1, 1 <= n_scipy <= n and repeats >= 1; got n={args.n}, "
-            f"n_scipy={args.n_scipy}, repeats={args.repeats}"
+            f"need n >= 1, 1 <= n_scipy <= n, repeats >= 1 and darcy_n >= 0; got n={args.n}, "
+            f"n_scipy={args.n_scipy}, repeats={args.repeats}, darcy_n={args.darcy_n}"
         )
     pinning = pin_to_one_core()
     params = BatteryParameters()
@@ -151,6 +205,8 @@ def main() -> None:
     print(
         f"max relative difference batched vs scipy (c, phi) on {args.n_scipy} fields: {worst:.1e}"
     )
+    if args.darcy_n > 0:
+        darcy_table(args.darcy_n, args.repeats, args.seed)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 - :mod:`~scorepde.physics.random_fields`: exact Gaussian-process sampler and the porosity map.
 - :mod:`~scorepde.physics.finite_volume`: batched vertex-centred finite volumes (Thomas solver).
 - :mod:`~scorepde.physics.battery`: the porous-electrode solver (potential, concentration).
+- :mod:`~scorepde.physics.darcy`: 2-D Darcy flow, cell-centred finite volumes (banded Cholesky).
 """
 
 from __future__ import annotations
@@ -16,6 +17,15 @@ from scorepde.physics.battery import (
     solve_concentration,
     solve_concentration_transient,
     solve_potential,
+)
+from scorepde.physics.darcy import (
+    darcy_face_fluxes,
+    darcy_residual,
+    darcy_transmissibilities,
+    effective_permeability,
+    inflow,
+    outflow,
+    solve_darcy,
 )
 from scorepde.physics.finite_volume import (
     assemble_diffusion_reaction,
@@ -31,6 +41,7 @@ from scorepde.physics.parameters import BatteryParameters
 from scorepde.physics.random_fields import (
     KERNELS,
     GaussianProcessSampler,
+    KroneckerGaussianProcessSampler,
     latent_from_porosity,
     porosity_from_latent,
 )
@@ -40,18 +51,26 @@ __all__ = [
     "BatteryParameters",
     "BatterySolution",
     "GaussianProcessSampler",
+    "KroneckerGaussianProcessSampler",
     "assemble_diffusion_reaction",
     "boundary_fluxes",
     "control_volumes",
+    "darcy_face_fluxes",
+    "darcy_residual",
+    "darcy_transmissibilities",
+    "effective_permeability",
     "face_fluxes",
     "harmonic_face_mean",
+    "inflow",
     "latent_from_porosity",
+    "outflow",
     "porosity_from_latent",
     "reaction_current",
     "reference_solve_battery_scipy",
     "solve_battery",
     "solve_concentration",
     "solve_concentration_transient",
+    "solve_darcy",
     "solve_diffusion_reaction",
     "solve_diffusion_reaction_transient",
     "solve_potential",

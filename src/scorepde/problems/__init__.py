@@ -14,19 +14,21 @@ from typing import Any
 
 from scorepde.problems.base import BoundaryCondition, ConditionSpec, Invariance, Problem
 from scorepde.problems.battery import BatteryProblem
+from scorepde.problems.darcy import DarcyProblem
 
 __all__ = [
     "PROBLEMS",
     "BatteryProblem",
     "BoundaryCondition",
     "ConditionSpec",
+    "DarcyProblem",
     "Invariance",
     "Problem",
     "get_problem",
 ]
 
 #: Registry name -> Problem class.
-PROBLEMS: dict[str, type[Problem]] = {"battery": BatteryProblem}
+PROBLEMS: dict[str, type[Problem]] = {"battery": BatteryProblem, "darcy2d": DarcyProblem}
 
 
 def get_problem(name: str, **options: Any) -> Problem:
