@@ -89,21 +89,21 @@ class SamplingConfig:
 class EvaluationConfig:
     """How a trained model is judged against fresh simulator samples.
 
-    conditions: explicit evaluation points in physical units (default: the seed's U0 = 0,
-    F_right = 25 at several l). held_out: how many conditions of the test design to add.
-    n_samples: model and simulator samples per condition (two simulator sets give the noise
-    floor). invariance_shift: U0 offset for the U0-invariance check (0 = skip). targets:
-    ``"seed"`` or ``"quick"`` (see ``scorepde.evaluation.compare``). seed: the simulator
-    reference draws (a stream separate from the training data).
+    conditions: explicit evaluation points in physical units (empty: the problem's
+    ``default_evaluation_conditions()``). held_out: how many conditions of the test design to
+    add. n_samples: model and simulator samples per condition (two simulator sets give the
+    noise floor). invariance_shift: how far to move each condition the problem declares an
+    invariance for (``Problem.invariances()``; null: the declared shift, 0: skip the check).
+    targets: a profile name of ``scorepde.evaluation.compare.TARGET_PROFILES`` (``"seed"``,
+    ``"quick"``, ``"quick-2d"``) or a mapping of thresholds. seed: the simulator reference
+    draws (a stream separate from the training data).
     """
 
-    conditions: list[list[float]] = field(
-        default_factory=lambda: [[0.0, 0.1, 25.0], [0.0, 0.25, 25.0]]
-    )
+    conditions: list[list[float]] = field(default_factory=list)
     held_out: int = 2
     n_samples: int = 1000
-    invariance_shift: float = 0.4
-    targets: str = "quick"
+    invariance_shift: float | None = None
+    targets: Any = "quick"
     seed: int = 2024
 
 
