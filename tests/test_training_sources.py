@@ -361,6 +361,34 @@ def _streaming_case():
     return film_model, source, (val, None)
 
 
+class _CountingSource(TensorSource):
+    """A source with state: it counts the batches it has served and shifts every batch by
+    0.01 * count, so a resumed run that lost the count would train on other data."""
+
+    def __init__(self, x: Tensor, cond: Tensor) -> None:
+        super().__init__(x, cond)
+        self.served = 0
+
+    def to(self, device):
+        return self  # CPU only (and the trainer must keep talking to this object)
+
+    def batches(self, epoch, batch_size, generator, *, min_last_batch=1):
+        for x, cond in super().batches(epoch, batch_size, generator, min_last_batch=min_last_batch):
+            self.served += 1
+            yield x + 0.01 * self.served, cond
+
+    def state_dict(self):
+        return {"served": self.served}
+
+    def load_state_dict(self, state):
+        self.served = int(state["served"])
+
+
+def _stateful_case():
+    x, cond = toy_data(21, seed=1)
+    return film_model, _CountingSource(x, cond), toy_data(8, seed=2)
+
+
 class _Interrupt(Exception):
     pass
 
@@ -370,7 +398,9 @@ def _stop_at_epoch_two(epoch: int, row: dict[str, float]) -> None:
         raise _Interrupt
 
 
-@pytest.mark.parametrize("case", [_tensor_case, _grouped_case, _streaming_case])
+@pytest.mark.parametrize(
+    "case", [_tensor_case, _grouped_case, _streaming_case, _stateful_case], ids=lambda c: c.__name__
+)
 @pytest.mark.usefixtures("conditioning_backbone")
 def test_resume_is_bit_identical_for_every_source(tmp_path, case):
     """4 epochs straight vs 2 epochs, interruption, the run folder copied elsewhere, resumed
@@ -378,6 +408,7 @@ def test_resume_is_bit_identical_for_every_source(tmp_path, case):
     make_model, source, (x_val, cond_val) = case()
     straight = Trainer(make_model(), config(), tmp_path / "straight")
     result = straight.fit(source, None, x_val, cond_val, progress=False)
+    source = case()[1]  # a fresh source (a stateful one starts from its initial state)
     with pytest.raises(_Interrupt):
         Trainer(make_model(), config(), tmp_path / "interrupted").fit(
             source=source,
@@ -388,6 +419,7 @@ def test_resume_is_bit_identical_for_every_source(tmp_path, case):
         )
     shutil.copytree(tmp_path / "interrupted", tmp_path / "copy")
     resumed = Trainer(make_model(seed=123), config(), tmp_path / "copy")
+    source = case()[1]
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # e.g. "the training set changed"
         resumed_result = resumed.fit(source, None, x_val, cond_val, progress=False)
@@ -395,6 +427,8 @@ def test_resume_is_bit_identical_for_every_source(tmp_path, case):
     assert resumed_result.history["val_loss"] == result.history["val_loss"]
     assert weights_hash(resumed) == weights_hash(straight)
     assert math.isfinite(result.history["val_loss"][-1])
+    if isinstance(source, _CountingSource):
+        assert source.served == 4 * 3  # 2 epochs restored from the checkpoint + 2 served
 
 
 def test_resume_with_another_source_warns(tmp_path):
