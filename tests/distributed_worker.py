@@ -3,7 +3,10 @@
 ``python -m torch.distributed.run --standalone --nproc-per-node 2 tests/distributed_worker.py
 OUT`` trains the same tiny model as :func:`train_runs` in every process and saves what each
 rank ended with to ``OUT/rank<r>.pt``; the test runs :func:`train_runs` once more in a single
-process and compares. Not a test module itself (pytest collects ``test_*.py`` only).
+process and compares. :func:`train_runs` also trains on a ``StreamingSource`` and on a
+``GroupedSource`` of ``Conditioning`` groups (vector, fields, labels; the test backbone
+``ConditioningNet`` of ``test_training_sources.py``). Not a test module itself (pytest collects
+``test_*.py`` only).
 """
 
 from __future__ import annotations
@@ -12,15 +15,26 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from scorepde.nets import registry
 from scorepde.nets.registry import BackboneConfig
-from scorepde.training import ModelConfig, TrainConfig, Trainer, build_score_model
+from scorepde.training import (
+    GroupedSource,
+    ModelConfig,
+    StreamingSource,
+    TensorSource,
+    TrainConfig,
+    Trainer,
+    build_score_model,
+)
 from scorepde.training import trainer as trainer_module
 
 N_POINTS = 16
 N_TRAIN = 21  # global batch 8: batches of 8, 8 and 5 rows; 2 ranks: 4+4, 4+4, 2+3 rows
 EPOCHS = 16
+SOURCE_EPOCHS = 4  # the StreamingSource and GroupedSource runs: 21 rows per epoch, as above
 
 
 def tiny_model(seed: int = 0) -> torch.nn.Module:
@@ -46,13 +60,13 @@ def toy_data(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x + 0.1 * torch.randn(n, 2, N_POINTS, generator=generator), cond
 
 
-def train_config() -> TrainConfig:
+def train_config(epochs: int = EPOCHS) -> TrainConfig:
     return TrainConfig(
-        epochs=EPOCHS,
+        epochs=epochs,
         batch_size=8,
         learning_rate=3e-3,
         min_learning_rate=1e-4,
-        checkpoint_every=EPOCHS // 2,
+        checkpoint_every=epochs // 2,
         num_threads=1,
         plot=False,
         device="cpu",
@@ -107,6 +121,7 @@ def train_runs(out: Path) -> dict[str, Any]:
         trainer_module.save_checkpoint = save_checkpoint
         trainer_module.atomic_write_text = atomic_write_text
         del trainer_module.open
+    streaming, grouped = _source_runs(out)
     return {
         "rank": straight.distributed.rank,
         "world_size": straight.distributed.world_size,
@@ -117,7 +132,39 @@ def train_runs(out: Path) -> dict[str, Any]:
         "resumed_model": {k: v.detach().clone() for k, v in resumed.model.state_dict().items()},
         "resumed_train_loss": resumed_result.history["train_loss"],
         "writes": writes,
+        "streaming_model": streaming.model.state_dict(),
+        "streaming_train_loss": streaming.history["train_loss"],
+        "grouped_model": grouped.model.state_dict(),
+        "grouped_train_loss": grouped.history["train_loss"],
     }
+
+
+def streaming_draw(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Fresh normalised fields (n, 2, 16) around the condition (n, 1) in [-1, 1] (numpy)."""
+    cond = rng.uniform(-1.0, 1.0, size=(n, 1))
+    x = cond[:, :, None] * np.ones((n, 2, N_POINTS)) + 0.1 * rng.standard_normal((n, 2, N_POINTS))
+    return x, cond
+
+
+def _source_runs(out: Path) -> tuple[Trainer, Trainer]:
+    """Trainers after a StreamingSource run and a GroupedSource (Conditioning) run."""
+    from test_training_sources import ConditioningNet, conditioning_model, toy_conditioning
+
+    streaming = Trainer(tiny_model(), train_config(SOURCE_EPOCHS), out / "streaming")
+    source = StreamingSource(streaming_draw, samples_per_epoch=N_TRAIN, seed=3)
+    streaming.fit(source=source, progress=False)
+    registry.BACKBONES["conditioning_test"] = ConditioningNet
+    try:
+        x0, c0 = toy_conditioning(15, seed=1, label=0)
+        x1, c1 = toy_conditioning(5, seed=2, label=1)
+        groups = GroupedSource(
+            [TensorSource(x0, c0), TensorSource(x1, c1)], [1.0, 1.0], samples_per_epoch=N_TRAIN
+        )
+        grouped = Trainer(conditioning_model(), train_config(SOURCE_EPOCHS), out / "grouped")
+        grouped.fit(source=groups, progress=False)
+    finally:
+        del registry.BACKBONES["conditioning_test"]
+    return streaming, grouped
 
 
 def main(argv: list[str]) -> None:

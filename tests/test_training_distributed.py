@@ -65,7 +65,7 @@ def test_ranks_end_with_identical_weights_and_the_loss_falls(two_ranks) -> None:
     _, (rank0, rank1) = two_ranks
     assert (rank0["rank"], rank1["rank"]) == (0, 1)
     assert rank0["world_size"] == rank1["world_size"] == 2
-    for part in ("model", "ema", "resumed_model"):
+    for part in ("model", "ema", "resumed_model", "streaming_model", "grouped_model"):
         assert rank0[part].keys() == rank1[part].keys()
         for key in rank0[part]:
             assert torch.equal(rank0[part][key], rank1[part][key]), (part, key)
@@ -107,6 +107,20 @@ def test_two_ranks_match_one_process_with_the_same_global_batch(two_ranks, one_p
     for part in ("model", "ema"):
         for key, value in one_process[part].items():
             torch.testing.assert_close(rank0[part][key], value, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("source", ["streaming", "grouped"])
+def test_sources_give_every_rank_the_global_batch(two_ranks, one_process, source) -> None:
+    """A StreamingSource (seeded per batch) and a GroupedSource of Conditioning groups (drawn
+    from the shared generator): both ranks end equal, and equal to one process up to the
+    order of the floating-point sums (12 steps; same tolerances as above)."""
+    _, (rank0, _) = two_ranks
+    np.testing.assert_allclose(
+        rank0[f"{source}_train_loss"], one_process[f"{source}_train_loss"], rtol=1e-6
+    )
+    assert len(rank0[f"{source}_train_loss"]) == worker.SOURCE_EPOCHS
+    for key, value in one_process[f"{source}_model"].items():
+        torch.testing.assert_close(rank0[f"{source}_model"][key], value, rtol=1e-6, atol=1e-6)
 
 
 def test_environment_is_parsed_and_checked() -> None:

@@ -18,13 +18,24 @@ from scorepde.training.config import TrainConfig
 from scorepde.training.ema import EMA
 from scorepde.training.model import SAMPLERS, ModelConfig, TrainedModel, build_score_model
 from scorepde.training.schedule import build_cosine_scheduler, cosine_learning_rate
+from scorepde.training.sources import (
+    BatchSource,
+    GroupedSource,
+    StreamingSource,
+    TensorSource,
+    epoch_layout,
+)
 from scorepde.training.trainer import Trainer, TrainingResult, read_history
 
 __all__ = [
     "EMA",
     "SAMPLERS",
+    "BatchSource",
     "CheckpointError",
+    "GroupedSource",
     "ModelConfig",
+    "StreamingSource",
+    "TensorSource",
     "TrainConfig",
     "TrainedModel",
     "Trainer",
@@ -32,6 +43,7 @@ __all__ = [
     "build_cosine_scheduler",
     "build_score_model",
     "cosine_learning_rate",
+    "epoch_layout",
     "latest_checkpoint",
     "load_checkpoint",
     "load_trained_model",

@@ -9,15 +9,19 @@ run folder::
       history.png        training loss, gradient norm and validation loss per epoch
       checkpoints/       see ``checkpoint.py``; ``latest`` names the newest one
 
-The data stay resident on the device. Every epoch draws a fresh permutation from a seeded
-generator and takes index slices of it as batches; the diffusion times and noise come from a
-second seeded generator on the device. Both generators, the optimiser, the scheduler, the EMA and
-the history are checkpointed, so an interrupted run resumed from its last checkpoint ends with
-the same weights as an uninterrupted one (bit-identical on CPU).
+The batches come from a :class:`~scorepde.training.sources.BatchSource`: tensors resident on
+the device (``TensorSource``; every epoch draws a fresh permutation from a seeded generator and
+takes index slices of it as batches), weighted groups of data sets (``GroupedSource``, drawn from
+the same generator) or fresh simulations (``StreamingSource``, seeded per epoch and batch). The
+diffusion times and noise come from a second seeded generator on the device. Both generators,
+the source's state (if any), the optimiser, the scheduler, the EMA and the history are
+checkpointed, so an interrupted run resumed from its last checkpoint ends with the same weights
+as an uninterrupted one (bit-identical on CPU). The conditioning may be a plain ``(n, k)``
+tensor or a :class:`~scorepde.conditioning.Conditioning` (vector, fields, labels).
 
-Under ``torchrun`` (``WORLD_SIZE > 1``, see ``distributed.py``) every rank holds the whole
-training set and draws the same permutation and the same global batch's diffusion times and
-noise from the shared seed, then keeps its own contiguous rows of each batch; DDP averages the
+Under ``torchrun`` (``WORLD_SIZE > 1``, see ``distributed.py``) every rank sees the whole
+source and receives the same global batch (the same permutation from the shared seed), draws the
+same global batch's diffusion times and noise, then keeps its own contiguous rows; DDP averages the
 gradients of ``sum of the rank's per-sample losses * world_size / global batch``, which is the
 gradient of the global batch's mean loss, so a run's result does not depend on the number of
 processes (up to floating-point summation order). Rank 0 alone writes files.
@@ -64,6 +68,13 @@ from scorepde.training.config import (
 from scorepde.training.ema import EMA
 from scorepde.training.model import ModelConfig, model_config_differences
 from scorepde.training.schedule import build_cosine_scheduler
+from scorepde.training.sources import (
+    BatchSource,
+    Condition,
+    TensorSource,
+    epoch_layout,
+    fixed_set,
+)
 
 #: Columns of ``history.csv`` (and keys of ``TrainingResult.history``), in order.
 HISTORY_COLUMNS = (
@@ -132,7 +143,7 @@ class _NoiseNetwork(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, x: Tensor, t: Tensor, cond: Tensor | None) -> Tensor:
+    def forward(self, x: Tensor, t: Tensor, cond: Condition) -> Tensor:
         return self.model.predict_noise(x, t, cond)
 
 
@@ -227,7 +238,8 @@ class Trainer:
         self.step = 0
         self.history: dict[str, list[float]] = {name: [] for name in HISTORY_COLUMNS}
         self._loss_fn: Callable[..., Tensor] = self._build_loss_fn()
-        self._data_summary: dict[str, int] = {}
+        self._data_summary: dict[str, Any] = {}
+        self._source: BatchSource | None = None
 
     # ------------------------------------------------------------------ public API
 
@@ -238,11 +250,13 @@ class Trainer:
 
     def fit(
         self,
-        x_train: Tensor,
-        cond_train: Tensor | None = None,
-        x_val: Tensor | None = None,
-        cond_val: Tensor | None = None,
+        x_train: Tensor | BatchSource | None = None,
+        cond_train: Condition = None,
+        x_val: Tensor | BatchSource | None = None,
+        cond_val: Condition = None,
         *,
+        source: BatchSource | None = None,
+        val_source: BatchSource | None = None,
         resume: bool = True,
         progress: bool = True,
         callback: Callable[[int, dict[str, float]], None] | None = None,
@@ -250,9 +264,18 @@ class Trainer:
         """Train for ``config.epochs`` epochs in all (continuing a checkpointed run if any).
 
         Args:
-            x_train: normalised training fields ``(n, *shape)``, e.g. ``(n, C, N)``.
-            cond_train: encoded conditions ``(n, k)``, or None for an unconditional model.
-            x_val, cond_val: held-out validation set (same layout), or None.
+            x_train: normalised training fields ``(n, *shape)``, e.g. ``(n, C, N)`` or
+                ``(n, C, H, W)`` (wrapped in a :class:`~scorepde.training.sources.TensorSource`),
+                or a :class:`~scorepde.training.sources.BatchSource` (then ``cond_train`` is
+                None); or None when ``source`` is given.
+            cond_train: encoded conditions ``(n, k)``, a
+                :class:`~scorepde.conditioning.Conditioning` of ``n`` rows (vector, fields,
+                labels), or None for an unconditional model.
+            x_val, cond_val: held-out validation set (same layout), a ``BatchSource`` in place
+                of ``x_val``, or None. A source other than a ``TensorSource`` is drawn once
+                (its epoch 0, deterministically) into a fixed set.
+            source, val_source: the training and validation sources, as keywords (instead of
+                ``x_train`` / ``x_val``).
             resume: continue from ``run_dir/checkpoints/latest`` if it exists. With False, a
                 run_dir that already has checkpoints is an error (nothing is overwritten).
             progress: show a tqdm bar (loss, validation loss, ETA); rank 0 only.
@@ -266,17 +289,28 @@ class Trainer:
         """
         start_time = time.perf_counter()
         cfg = self.config
-        x_train, cond_train = self._check_data(x_train, cond_train, "train")
-        if x_val is not None:
-            x_val, cond_val = self._check_data(x_val, cond_val, "val")
-            if x_val.shape[1:] != x_train.shape[1:]:
+        train = _resolve_source(x_train, cond_train, source, "train").to(self.device)
+        val = _resolve_source(x_val, cond_val, val_source, "val", optional=True)
+        x_val_set: Tensor | None = None
+        cond_val_set: Condition = None
+        if val is not None:
+            val = val.to(self.device)
+            if val.sample_shape != train.sample_shape:
                 raise ValueError(
-                    f"x_val samples have shape {tuple(x_val.shape[1:])}, x_train samples "
-                    f"{tuple(x_train.shape[1:])}; they must match"
+                    f"x_val samples have shape {val.sample_shape}, x_train samples "
+                    f"{train.sample_shape}; they must match"
                 )
-        elif cond_val is not None:
-            raise ValueError("cond_val was given without x_val")
-        n_train = x_train.shape[0]
+            if val.condition_spec is None and train.condition_spec is not None:
+                raise ValueError(
+                    f"the validation set has no conditioning but the training set has "
+                    f"{train.condition_spec}; give cond_val"
+                )
+            x_val_set, cond_val_set = fixed_set(
+                val,
+                cfg.val_batch_size or cfg.batch_size,
+                seed=cfg.seed * 1000 + _VALIDATION_STREAM,
+            )
+        n_train = train.samples_per_epoch
         world_size = self.distributed.world_size
         if n_train < world_size:
             raise ValueError(
@@ -286,11 +320,11 @@ class Trainer:
         batch_size = min(cfg.batch_size, n_train)
         # a last batch smaller than the world size is dropped (every rank needs >= 1 row);
         # with one process that never happens and steps_per_epoch = ceil(n_train / batch_size)
-        full_batches, rest = divmod(n_train, batch_size)
-        keep_rest = rest >= world_size
-        steps_per_epoch = full_batches + int(keep_rest)
-        samples_per_epoch = full_batches * batch_size + (rest if keep_rest else 0)
-        if rest and not keep_rest and self.distributed.is_main:
+        sizes = epoch_layout(n_train, batch_size, world_size)
+        steps_per_epoch = len(sizes)
+        samples_per_epoch = sum(sizes)
+        rest = n_train - samples_per_epoch
+        if rest and self.distributed.is_main:
             warnings.warn(
                 f"{n_train} training samples with global batch {batch_size} leave a last batch "
                 f"of {rest} < {world_size} processes: it is dropped every epoch (a different "
@@ -305,10 +339,14 @@ class Trainer:
             min_learning_rate=cfg.min_learning_rate,
             warmup_steps=cfg.warmup_epochs * steps_per_epoch,
         )
-        self.metadata.setdefault("sample_shape", list(x_train.shape[1:]))
-        self.metadata.setdefault("condition_dim", 0 if cond_train is None else cond_train.shape[1])
+        spec = train.condition_spec
+        self.metadata.setdefault("sample_shape", list(train.sample_shape))
+        self.metadata.setdefault("condition_dim", 0 if spec is None else spec.vector_dim)
+        if spec is not None and not train.plain_condition:
+            self.metadata.setdefault("conditioning", spec.to_dict())
+        self._source = train
         self._data_summary = {
-            "n_train": n_train,
+            **train.summary(),
             "batch_size": batch_size,
             "steps_per_epoch": steps_per_epoch,
         }
@@ -352,15 +390,13 @@ class Trainer:
             while self.epoch < cfg.epochs:
                 epoch = self.epoch + 1
                 epoch_start = time.perf_counter()
-                train_loss, grad_norm, lr = self._train_epoch(
-                    epoch, x_train, cond_train, batch_size, samples_per_epoch, bar
-                )
+                train_loss, grad_norm, lr = self._train_epoch(epoch, train, batch_size, bar)
                 train_seconds += time.perf_counter() - epoch_start
                 samples_done += samples_per_epoch
                 self.epoch = epoch
                 val_loss = math.nan
-                if x_val is not None and (epoch % cfg.val_every == 0 or epoch == cfg.epochs):
-                    val_loss = self.validation_loss(x_val, cond_val)
+                if x_val_set is not None and (epoch % cfg.val_every == 0 or epoch == cfg.epochs):
+                    val_loss = self.validation_loss(x_val_set, cond_val_set)
                     if math.isnan(best_val) or val_loss < best_val:
                         best_val = val_loss
                 row = {
@@ -394,8 +430,11 @@ class Trainer:
         )
 
     @torch.no_grad()
-    def validation_loss(self, x_val: Tensor, cond_val: Tensor | None) -> float:
+    def validation_loss(self, x_val: Tensor, cond_val: Condition) -> float:
         """Mean DSM loss of the EMA weights on ``(x_val, cond_val)``, comparable across epochs.
+
+        ``x_val (n, *shape)`` on the trainer's device; ``cond_val`` an ``(n, k)`` tensor, a
+        :class:`~scorepde.conditioning.Conditioning` of ``n`` rows, or None.
 
         The diffusion times are a fixed stratified grid over ``[t_min, t_max]`` (one per sample,
         in a fixed shuffled order) and the noise comes from a generator re-seeded on every call,
@@ -489,21 +528,21 @@ class Trainer:
         if self._ddp is not None:
             predictor = _NoisePredictor(self.model, self._ddp)
 
-        def sample_losses(x0: Tensor, t: Tensor, noise: Tensor, cond: Tensor | None) -> Tensor:
+        def sample_losses(x0: Tensor, t: Tensor, noise: Tensor, cond: Condition) -> Tensor:
             return dsm_loss(predictor, x0, cond, t=t, noise=noise)
 
         if self.use_compile:
             return torch.compile(sample_losses, mode=self.config.compile_mode)
         return sample_losses
 
-    def _batch_loss(self, x: Tensor, cond: Tensor | None, index: Tensor) -> Tensor:
+    def _batch_loss(self, x: Tensor, cond: Condition) -> Tensor:
         """The loss whose gradient (averaged over the ranks by DDP) is the gradient of the mean
-        DSM loss over the global batch ``x[index]``.
+        DSM loss over the global batch ``(x (b, *shape), cond)``.
 
         The times and noise of the whole global batch are drawn on every rank from the shared
         generator (the same draws as a single process), and each rank keeps its own rows.
         """
-        global_batch = index.shape[0]
+        global_batch = x.shape[0]
         t = sample_diffusion_times(
             self.model.process,
             global_batch,
@@ -519,11 +558,10 @@ class Trainer:
         )
         if self.distributed.is_distributed:
             rows = self.distributed.shard(global_batch)
-            index, t, noise = index[rows], t[rows], noise[rows]
-        x_batch = x.index_select(0, index)
-        cond_batch = None if cond is None else cond.index_select(0, index)
+            x, t, noise = x[rows], t[rows], noise[rows]
+            cond = None if cond is None else cond[rows]
         with self._autocast():
-            losses = self._loss_fn(x_batch, t, noise, cond_batch).float()
+            losses = self._loss_fn(x, t, noise, cond).float()
         if not self.distributed.is_distributed:
             return losses.mean()
         return losses.sum() * (self.distributed.world_size / global_batch)
@@ -537,28 +575,26 @@ class Trainer:
         return float(totals[0]), float(totals[1])
 
     def _train_epoch(
-        self,
-        epoch: int,
-        x: Tensor,
-        cond: Tensor | None,
-        batch_size: int,
-        samples_per_epoch: int,
-        bar: Any,
+        self, epoch: int, source: BatchSource, batch_size: int, bar: Any
     ) -> tuple[float, float, float]:
-        """One pass over the data; returns (mean loss, mean pre-clip gradient norm, last lr)."""
+        """One epoch of ``source``'s batches; returns (mean loss, mean pre-clip gradient norm,
+        last lr)."""
         cfg = self.config
         assert self.scheduler is not None
         self.model.train()
         params = [p for p in self.model.parameters() if p.requires_grad]
-        n = x.shape[0]
-        permutation = torch.randperm(n, generator=self.permutation_generator).to(x.device)
-        loss_sum = torch.zeros((), device=x.device, dtype=torch.float32)
-        grad_sum = torch.zeros((), device=x.device, dtype=torch.float32)
+        loss_sum = torch.zeros((), device=self.device, dtype=torch.float32)
+        grad_sum = torch.zeros((), device=self.device, dtype=torch.float32)
         steps = 0
         lr = self.optimizer.param_groups[0]["lr"]
-        for start in range(0, samples_per_epoch, batch_size):
-            index = permutation[start : start + batch_size]
-            loss = self._batch_loss(x, cond, index)
+        batches = source.batches(
+            epoch,
+            batch_size,
+            self.permutation_generator,
+            min_last_batch=self.distributed.world_size,
+        )
+        for x, cond in batches:
+            loss = self._batch_loss(x, cond)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = _clip_gradients(params, cfg.grad_clip)
@@ -589,28 +625,6 @@ class Trainer:
             "check the data for extreme values."
         )
 
-    def _check_data(
-        self, x: Tensor, cond: Tensor | None, which: str
-    ) -> tuple[Tensor, Tensor | None]:
-        if not isinstance(x, Tensor):
-            raise TypeError(f"x_{which} must be a torch.Tensor, got {type(x).__name__}")
-        if x.ndim < 2 or x.shape[0] < 1:
-            raise ValueError(f"x_{which} has shape {tuple(x.shape)}; expected (n >= 1, *shape)")
-        x = x.to(self.device, torch.float32).contiguous()
-        if not bool(torch.isfinite(x).all()):
-            raise ValueError(f"x_{which} contains non-finite values")
-        if cond is not None:
-            if not isinstance(cond, Tensor):
-                raise TypeError(f"cond_{which} must be a torch.Tensor or None, got {type(cond)}")
-            if cond.ndim != 2 or cond.shape[0] != x.shape[0]:
-                raise ValueError(
-                    f"cond_{which} has shape {tuple(cond.shape)}; expected ({x.shape[0]}, k)"
-                )
-            cond = cond.to(self.device, torch.float32).contiguous()
-            if not bool(torch.isfinite(cond).all()):
-                raise ValueError(f"cond_{which} contains non-finite values")
-        return x, cond
-
     # ------------------------------------------------------------------ state
 
     def _full_metadata(self) -> dict[str, Any]:
@@ -632,7 +646,7 @@ class Trainer:
         }
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             rng["torch_cuda"] = torch.cuda.get_rng_state_all()
-        return {
+        state = {
             "epoch": self.epoch,
             "step": self.step,
             "optimizer": self.optimizer.state_dict(),
@@ -647,6 +661,10 @@ class Trainer:
             "data": dict(self._data_summary),
             "world_size": self.distributed.world_size,
         }
+        source_state = {} if self._source is None else self._source.state_dict()
+        if source_state:  # stateless sources add nothing: the state stays as before sources
+            state["source"] = source_state
+        return state
 
     def _restore(self, folder: Path) -> None:
         """Load weights, EMA, optimiser, scheduler, generators and history from ``folder``."""
@@ -692,6 +710,8 @@ class Trainer:
             self.permutation_generator.set_state(state["rng"]["permutation"])
             self.noise_generator.set_state(state["rng"]["noise"])
             torch.set_rng_state(state["rng"]["torch_cpu"])
+            if self._source is not None:
+                self._source.load_state_dict(state.get("source", {}))
             if "torch_cuda" in state["rng"] and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(state["rng"]["torch_cuda"])
         except (KeyError, RuntimeError, ValueError) as error:
@@ -731,6 +751,40 @@ class Trainer:
             handle.write(_csv_row(row) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
+
+
+def _resolve_source(
+    x: Tensor | BatchSource | None,
+    cond: Condition,
+    source: BatchSource | None,
+    which: str,
+    *,
+    optional: bool = False,
+) -> BatchSource | None:
+    """The source of ``fit``'s ``x_<which>`` / ``cond_<which>`` / ``source`` arguments."""
+    keyword = "source" if which == "train" else "val_source"
+    if source is not None:
+        if x is not None or cond is not None:
+            raise ValueError(
+                f"fit: give either x_{which} (and cond_{which}) or {keyword}=, not both"
+            )
+        if not isinstance(source, BatchSource):
+            raise TypeError(f"fit: {keyword} must be a BatchSource, got {type(source).__name__}")
+        return source
+    if isinstance(x, BatchSource):
+        if cond is not None:
+            raise ValueError(
+                f"fit: x_{which} is a {type(x).__name__}, which brings its own conditioning; "
+                f"cond_{which} must be None"
+            )
+        return x
+    if x is None:
+        if cond is not None:
+            raise ValueError(f"cond_{which} was given without x_{which}")
+        if optional:
+            return None
+        raise ValueError(f"fit needs training data: x_train (and cond_train) or {keyword}=")
+    return TensorSource(x, cond, name=which)
 
 
 def read_history(path: str | Path) -> dict[str, list[float]]:
