@@ -28,10 +28,10 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: str | Path) -> Path:
+def _save(fig, path: str | Path, *, tight: bool = True) -> Path:
     path = Path(path)
     with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
+        fig.savefig(tmp, dpi=120, bbox_inches="tight" if tight else None, format="png")
     _pyplot().close(fig)
     return path
 
@@ -174,53 +174,59 @@ def plot_field_images(
     n_shown: int = 3,
     title: str | None = None,
 ) -> Path:
-    """Mean, standard deviation and ``n_shown`` samples of each set as images, per channel.
+    """Mean, ``n_shown`` samples and standard deviation of each set as images, per channel.
 
     samples: label -> ``(n, C, Ny, Nx)`` in physical units (e.g. {"SGM": .., "simulator":
     ..}); spec: the 2-D ``FieldSpec`` (coordinates of y and x, in array-axis order). One row
-    per channel and set, columns: mean, std, samples 1..n_shown (the first ones of each set).
-    Within a channel, every set uses the same colour scale: one for the mean and the samples
-    (the channel's unit), one for the std, so the rows of a channel compare by eye.
+    per channel and set; columns: mean, samples 1..n_shown (the first ones of each set), the
+    colour bar of those, the std and its colour bar. Within a channel every set uses the same
+    two colour scales (values: the 0.5-99.5 percentiles of the shown means and samples; std:
+    0 to the largest std of the sets), so the rows of a channel compare by eye.
     """
     if spec.rank != 2:
         raise ValueError(f"plot_field_images: spec has a {spec.rank}-D grid; expected 2-D")
+    if n_shown < 0:
+        raise ValueError(f"plot_field_images: n_shown = {n_shown}; expected >= 0")
     sets = _check_sets(samples, spec, "plot_field_images")
     plt = _pyplot()
     y, x = spec.coordinates
-    n_cols = 2 + n_shown
     n_rows = spec.n_channels * len(sets)
-    fig, axes = plt.subplots(
+    n_values = 1 + n_shown  # mean and samples share the value scale
+    width_ratios = [1.0] * n_values + [0.07, 0.35, 1.0, 0.07]
+    width, height = 2.3 * (n_values + 1) + 1.8, 2.0 * n_rows + 0.9  # inches
+    fig = plt.figure(figsize=(width, height))
+    grid = fig.add_gridspec(
         n_rows,
-        n_cols,
-        figsize=(2.4 * n_cols + 1.2, 2.1 * n_rows + 0.6),
-        squeeze=False,
-        constrained_layout=True,
+        len(width_ratios),
+        width_ratios=width_ratios,
+        wspace=0.08,
+        hspace=0.35,
+        left=0.6 / width,
+        right=1.0 - 0.7 / width,
+        bottom=0.5 / height,
+        top=1.0 - 0.6 / height,
     )
+    spacer = n_values + 1  # an empty column between the value colour bar and the std images
     for ch, name in enumerate(spec.channels):
+        unit = spec.channel_units[ch]
         stats = {}
         for label, values in sets.items():
             shown = values[: min(n_shown, len(values)), ch]
             stats[label] = (values[:, ch].mean(axis=0), values[:, ch].std(axis=0, ddof=1), shown)
-        value_range = np.concatenate(
-            [np.ravel(m) for m, _, _ in stats.values()]
-            + [np.ravel(s) for _, _, s in stats.values()]
+        pooled = np.concatenate(
+            [np.ravel(mean) for mean, _, _ in stats.values()]
+            + [np.ravel(shown) for _, _, shown in stats.values()]
         )
-        vmin, vmax = np.percentile(value_range, [0.5, 99.5])
-        std_max = max(float(s.max()) for _, s, _ in stats.values()) or 1.0
-        unit = spec.channel_units[ch]
-        value_axes, std_axes = [], []
+        vmin, vmax = np.percentile(pooled, [0.5, 99.5])
+        std_max = max(float(std.max()) for _, std, _ in stats.values()) or 1.0
+        rows = slice(ch * len(sets), (ch + 1) * len(sets))
         for k, (label, (mean, std, shown)) in enumerate(stats.items()):
             row = ch * len(sets) + k
-            panels = [("mean", mean), ("std", std)] + [
-                (f"sample {i + 1}", field) for i, field in enumerate(shown)
-            ]
-            for col in range(n_cols):
-                ax = axes[row, col]
-                if col >= len(panels):
-                    ax.set_axis_off()
-                    continue
-                heading, image = panels[col]
+            panels = [("mean", mean)] + [(f"sample {i + 1}", f) for i, f in enumerate(shown)]
+            panels.append(("std", std))
+            for col, (heading, image) in enumerate(panels):
                 is_std = heading == "std"
+                ax = fig.add_subplot(grid[row, spacer + 1 if is_std else col])
                 mesh = ax.pcolormesh(
                     x,
                     y,
@@ -230,23 +236,23 @@ def plot_field_images(
                     vmin=0.0 if is_std else vmin,
                     vmax=std_max if is_std else vmax,
                 )
-                (std_axes if is_std else value_axes).append((ax, mesh))
                 ax.set_title(f"{label}: {name} {heading}", fontsize=8)
                 ax.tick_params(labelsize=7)
-                if col == 0:
+                if col == 0 or is_std:
                     ax.set_ylabel(_axis_label(spec, 0), fontsize=8)
                 else:
                     ax.set_yticklabels([])
                 if row == n_rows - 1:
                     ax.set_xlabel(_axis_label(spec, 1), fontsize=8)
-        fig.colorbar(
-            value_axes[-1][1], ax=[ax for ax, _ in value_axes], label=f"{name} [{unit}]", shrink=0.9
-        )
-        fig.colorbar(
-            std_axes[-1][1], ax=[ax for ax, _ in std_axes], label=f"std {name} [{unit}]", shrink=0.9
-        )
-    fig.suptitle(title or "mean, std and samples")
-    return _save(fig, path)
+                else:
+                    ax.set_xticklabels([])
+                if k == 0:
+                    colour_bar = fig.add_subplot(grid[rows, spacer + 2 if is_std else n_values])
+                    fig.colorbar(
+                        mesh, cax=colour_bar, label=f"{'std ' if is_std else ''}{name} [{unit}]"
+                    )
+    fig.suptitle(title or "mean, samples and std", y=1.0 - 0.2 / height)
+    return _save(fig, path, tight=False)
 
 
 def plot_transect_band(

@@ -126,20 +126,24 @@ def evaluate_conditions(
     invariance_shift: float | None = None,
     labels: Sequence[str] | None = None,
     log: Callable[[str], None] | None = print,
+    figures: bool = True,
 ) -> list[dict[str, Any]]:
     """Evaluate ``sample`` at each condition; returns one ``evaluation_result`` dict each.
 
     conditions: ``(M, k)`` physical units; labels: e.g. ``"seed"`` / ``"held-out"`` per row.
-    Figures go to ``out_dir/figures`` (chosen by the grid's rank). The comparison uses
-    ``problem.field_spec``, ``problem.mean_error_norm`` and ``problem.boundary_conditions()``;
-    it holds "derived" and "residual" when the problem declares derived quantities or a
-    residual (computed for the model's fields and both simulator sets, at the condition row
-    repeated ``(n, k)``), judged by the targets' optional bounds.
+    Figures go to ``out_dir/figures`` (chosen by the grid's rank; ``figures=False``: none).
+    The comparison uses ``problem.field_spec``, ``problem.mean_error_norm`` and
+    ``problem.boundary_conditions()``; it holds "derived" and "residual" when the problem
+    declares derived quantities or a residual (computed for the model's fields and both
+    simulator sets, at the condition row repeated ``(n, k)``), judged by the targets'
+    optional bounds.
 
     Invariances: ``problem.invariances()``; ``invariance_shift`` None uses each declared
     shift, 0 skips them, a number replaces every declared shift. Each result then holds
-    ``"invariances"`` ``{condition name: invariance_check(...) + "shifted_condition"}`` and,
-    for the first declared one, ``"invariance"`` (the same dict).
+    ``"invariances"`` ``{condition name: invariance_check(...) + "shifted_condition",
+    "shift"}`` and, for the first declared one, ``"invariance"`` (the same dict). The model
+    set at the moved condition of invariance ``i`` uses the sample seed
+    ``sample_seed + INVARIANCE_SEED_OFFSET * (i + 1)``.
     """
     table = problem.validate_conditions(np.atleast_2d(np.asarray(conditions, dtype=float)))
     if n_samples < 2:
@@ -171,7 +175,8 @@ def evaluate_conditions(
         result = evaluation_result(condition, comparison, targets)
         result["label"] = labels[index] if labels is not None else ""
         result["timing"] = {"model_seconds": model_time, "simulator_seconds": sim_time / 2}
-        plot_result_figures(result, model, sim_a, spec, out_dir)
+        if figures:
+            plot_result_figures(result, model, sim_a, spec, out_dir)
         checks: dict[str, Any] = {}
         for k, invariance in enumerate(invariances):
             moved = shifted_condition(problem, row, invariance.condition, invariance.shift)

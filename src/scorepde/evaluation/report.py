@@ -256,9 +256,6 @@ def _declared_rows(
         comparison = result["comparison"]
         condition = format_condition(result["condition"])
 
-        def status(key: str, failure_prefix: str, result: Mapping[str, Any] = result) -> str:
-            return _declared_status(result, key, failure_prefix)
-
         for name, entry in comparison.get("derived", {}).items():
             model, floor = entry["model"], entry["floor"]
             rows.append(
@@ -266,7 +263,9 @@ def _declared_rows(
                     condition,
                     f"{name}: mean difference",
                     f"{_number(model['mean_difference'])} ({_number(floor['mean_difference'])})",
-                    status("derived_mean_difference", f"derived_mean_difference[{name}]"),
+                    _declared_status(
+                        result, "derived_mean_difference", f"derived_mean_difference[{name}]"
+                    ),
                 )
             )
             rows.append(
@@ -274,7 +273,7 @@ def _declared_rows(
                     condition,
                     f"{name}: std ratio",
                     f"{_number(model['std_ratio'])} ({_number(floor['std_ratio'])})",
-                    status("derived_std_ratio", f"derived_std_ratio[{name}]"),
+                    _declared_status(result, "derived_std_ratio", f"derived_std_ratio[{name}]"),
                 )
             )
         residual = comparison.get("residual")
@@ -294,7 +293,9 @@ def _declared_rows(
                         f"residual ratio ({stat})",
                         f"{_number(residual[f'ratio_{stat}'])} "
                         f"({_number(residual[f'floor_{stat}'])})",
-                        status("residual_ratio", "residual_ratio") if stat == "mean" else "-",
+                        _declared_status(result, "residual_ratio", "residual_ratio")
+                        if stat == "mean"
+                        else "-",
                     )
                 )
         if invariances:
