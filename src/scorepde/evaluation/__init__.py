@@ -1,8 +1,10 @@
 """evaluation layer: statistics of generated fields against fresh simulator fields, the report.
 
-metrics: per-channel statistics on (n, channels, n_points) sample sets; compare: model vs
-simulator next to the simulator-vs-simulator noise floor, and target profiles; report: JSON +
-Markdown report and terminal table; plots: the figures. calibration: simulation-based
+metrics: per-channel statistics on (n, channels, *grid) sample sets of any grid rank; compare:
+model vs simulator next to the simulator-vs-simulator noise floor, the checks a problem
+declares (invariances, derived quantities, residual), and target profiles; evaluate: all of it
+for a problem at its evaluation conditions; report: JSON + Markdown report, terminal table and
+the figures (1-D bands, 2-D images and transects). calibration: simulation-based
 calibration (rank statistics, KS tests, coverage of credible intervals) of posterior samplers.
 """
 
@@ -13,12 +15,17 @@ from scorepde.evaluation.calibration import (
     simulation_based_calibration,
 )
 from scorepde.evaluation.compare import (
+    QUICK_2D_TARGETS,
     QUICK_TARGETS,
     SEED_TARGETS,
+    TARGET_PROFILES,
     EvaluationTargets,
     check_targets,
     compare_sample_sets,
+    derived_quantity_check,
     invariance_check,
+    residual_check,
+    targets_from_config,
 )
 from scorepde.evaluation.metrics import (
     boundary_errors,
@@ -34,12 +41,15 @@ from scorepde.evaluation.report import (
     evaluation_result,
     format_table,
     plot_result_band,
+    plot_result_figures,
     write_report,
 )
 
 __all__ = [
+    "QUICK_2D_TARGETS",
     "QUICK_TARGETS",
     "SEED_TARGETS",
+    "TARGET_PROFILES",
     "CalibrationResult",
     "EvaluationTargets",
     "boundary_errors",
@@ -50,6 +60,7 @@ __all__ = [
     "compare_sample_sets",
     "component_statistics",
     "coverage",
+    "derived_quantity_check",
     "energy_distance",
     "energy_permutation_test",
     "evaluation_result",
@@ -57,7 +68,10 @@ __all__ = [
     "invariance_check",
     "mean_error",
     "plot_result_band",
+    "plot_result_figures",
+    "residual_check",
     "simulation_based_calibration",
     "std_error",
+    "targets_from_config",
     "write_report",
 ]

@@ -1,20 +1,27 @@
 """Statistics that compare two sets of sampled fields, channel by channel.
 
-Every function takes sample sets of shape ``(n, C, N)``: ``n`` samples, ``C`` channels,
-``N`` grid points, in physical units. By convention the first argument is the set under test
-(the model's samples) and the second the reference (fresh simulator samples); the metrics are
-not symmetric, because they are normalised by the reference's spread.
+Every function takes sample sets of shape ``(n, C, *S)``: ``n`` samples, ``C`` channels,
+a grid of shape ``S`` of any rank >= 1 (``(N,)`` in 1-D, ``(Ny, Nx)`` in 2-D), in physical
+units. Pointwise statistics are taken at every grid point and then reduced over the whole
+grid, so a metric of a 2-D set equals the metric of the same set with its grid flattened
+(``reshape(n, C, -1)``); for 1-D sets this is the plain ``(n, C, N)`` definition.
+By convention the first argument is the set under test (the model's samples) and the second
+the reference (fresh simulator samples); the metrics are not symmetric, because they are
+normalised by the reference's spread.
 
 Definitions (see docs/evaluation.md for the reasoning and the noise floors):
 
-- ``mean_error``: ``max_x |mean_model(x) - mean_ref(x)| / max_x std_ref(x)`` per channel.
+- ``mean_error``: ``max_x |mean_model(x) - mean_ref(x)| / max_x std_ref(x)`` per channel
+  (``norm="max"``), or the r.m.s. over the grid of the mean's error over the r.m.s. of the
+  reference's std (``norm="rms"``).
 - ``std_error``: ``||std_model - std_ref||_2 / ||std_ref||_2`` per channel, over the grid
   points where the reference is not degenerate.
 - ``coverage``: fraction of (reference sample, grid point) pairs that fall inside the model's
   pointwise central band; points that are exact constraints in both sets are excluded.
 - ``energy_distance``: V-statistic (default) or U-statistic energy distance between the
   flattened, per-channel normalised sample sets.
-- ``boundary_errors``: Dirichlet value and Neumann derivative errors, relative to a scale.
+- ``boundary_errors``: Dirichlet value and Neumann derivative errors, relative to a scale,
+  on any side of any grid axis.
 - ``classifier_two_sample_test``: held-out accuracy of a quadratic logistic classifier.
 
 All standard deviations use ``ddof=1``. Nothing here draws random numbers except
@@ -29,6 +36,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from scorepde.fields import FieldSpec
+
 __all__ = [
     "boundary_errors",
     "channel_fluctuation_scale",
@@ -40,16 +49,20 @@ __all__ = [
     "std_error",
 ]
 
+MEAN_ERROR_NORMS = ("max", "rms")
+
 # A block of pairwise distances holds at most this many float64 entries (~32 MB); with the
 # few temporaries of one block the energy distance stays well under 200 MB.
 _BLOCK_ENTRIES = 4_000_000
 
 
 def _as_samples(values: Any, name: str) -> np.ndarray:
+    """``values`` as float64 ``(n, C, P)``: the grid ``S`` (rank >= 1) flattened to P points."""
     array = np.asarray(values, dtype=float)
-    if array.ndim != 3:
+    if array.ndim < 3:
         raise ValueError(
-            f"{name} has shape {array.shape}; expected (n_samples, channels, n_points)"
+            f"{name} has shape {array.shape}; expected (n_samples, channels, n_points) or "
+            "(n_samples, channels, *grid_shape)"
         )
     if array.shape[0] < 2:
         raise ValueError(f"{name} has {array.shape[0]} samples; at least 2 are needed")
@@ -57,16 +70,19 @@ def _as_samples(values: Any, name: str) -> np.ndarray:
         raise ValueError(
             f"{name} contains {np.count_nonzero(~np.isfinite(array))} non-finite values"
         )
-    return array
+    return array.reshape(array.shape[0], array.shape[1], -1)
 
 
 def _check_pair(model: Any, reference: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Both sets as ``(n, C, P)`` after checking that ``(C, *S)`` agree."""
+    model_shape, reference_shape = np.shape(model), np.shape(reference)
     model = _as_samples(model, "model")
     reference = _as_samples(reference, "reference")
-    if model.shape[1:] != reference.shape[1:]:
+    if tuple(model_shape[1:]) != tuple(reference_shape[1:]):
         raise ValueError(
-            f"model fields have shape {model.shape[1:]} and reference fields {reference.shape[1:]};"
-            " (channels, n_points) must agree"
+            f"model fields have shape {tuple(model_shape[1:])} and reference fields "
+            f"{tuple(reference_shape[1:])}; (channels, n_points) / (channels, *grid_shape) "
+            "must agree"
         )
     return model, reference
 
@@ -82,26 +98,40 @@ def _safe_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return out
 
 
-def mean_error(model: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Largest pointwise error of the mean, in units of the reference's largest std.
+def mean_error(model: np.ndarray, reference: np.ndarray, norm: str = "max") -> np.ndarray:
+    """Error of the pointwise mean, in units of the reference's spread.
 
-    model: (n, C, N), reference: (m, C, N), same physical units. Returns (C,), dimensionless:
-    ``max_x |mean_model - mean_ref| / max_x std_ref`` for each channel (0/0 -> 0, x/0 -> inf).
+    model: (n, C, *S), reference: (m, C, *S), same physical units. Returns (C,),
+    dimensionless (0/0 -> 0, x/0 -> inf), with ``x`` running over every grid point:
 
-    Between two independent sets from one distribution this is of order
-    ``sqrt(1/n + 1/m)`` times the expected maximum of ``N`` correlated standard normals
-    (about 2-3), so it is never 0: compare it with the simulator-vs-simulator floor.
+    - ``norm="max"``: ``max_x |mean_model - mean_ref| / max_x std_ref``, the worst pointwise
+      error over the largest spread. Between two independent sets from one distribution it
+      is of order ``sqrt(1/n + 1/m)`` times the expected maximum of the grid's effectively
+      independent standard normals (about 2-3 for smooth 1-D fields, more on large grids).
+    - ``norm="rms"``: ``sqrt(mean_x (mean_model - mean_ref)^2) / sqrt(mean_x var_ref)``, the
+      r.m.s. error over the r.m.s. spread. Its floor is about ``sqrt(1/n + 1/m)`` whatever
+      the grid size, so it suits large (2-D) grids, where a max over thousands of points is
+      dominated by sampling noise; a localised error is diluted by the points it misses.
+
+    Neither is ever 0 for finite samples: compare with the simulator-vs-simulator floor.
     """
+    if norm not in MEAN_ERROR_NORMS:
+        raise ValueError(f"norm = {norm!r} is not allowed; expected one of {MEAN_ERROR_NORMS}")
     model, reference = _check_pair(model, reference)
-    difference = np.abs(model.mean(axis=0) - reference.mean(axis=0)).max(axis=-1)
-    spread = reference.std(axis=0, ddof=1).max(axis=-1)
+    error = model.mean(axis=0) - reference.mean(axis=0)
+    if norm == "max":
+        difference = np.abs(error).max(axis=-1)
+        spread = reference.std(axis=0, ddof=1).max(axis=-1)
+    else:
+        difference = np.sqrt(np.mean(error**2, axis=-1))
+        spread = np.sqrt(reference.var(axis=0, ddof=1).mean(axis=-1))
     return _safe_ratio(difference, spread)
 
 
 def std_error(model: np.ndarray, reference: np.ndarray, rel_floor: float = 1e-3) -> np.ndarray:
     """Relative L2 error of the pointwise standard deviation.
 
-    model: (n, C, N), reference: (m, C, N). Returns (C,), dimensionless:
+    model: (n, C, *S), reference: (m, C, *S). Returns (C,), dimensionless:
     ``||std_model - std_ref||_2 / ||std_ref||_2`` over the grid points where
     ``std_ref > rel_floor * max_x std_ref`` (points where the reference is deterministic, such
     as Dirichlet boundaries, carry no spread to compare; ``boundary_errors`` checks them).
@@ -136,8 +166,8 @@ def coverage(
 ) -> np.ndarray:
     """Fraction of reference values inside the model's pointwise central band.
 
-    model: (n, C, N) defines the band ``[q_(1-level)/2, q_(1+level)/2]`` at each grid point
-    (``numpy.quantile``, linear interpolation); reference: (m, C, N). Returns (C,), the
+    model: (n, C, *S) defines the band ``[q_(1-level)/2, q_(1+level)/2]`` at each grid point
+    (``numpy.quantile``, linear interpolation); reference: (m, C, *S). Returns (C,), the
     fraction of the (reference sample, grid point) pairs inside the band; a calibrated model
     gives ``level`` on average.
 
@@ -158,12 +188,12 @@ def coverage(
         reference.std(axis=0, ddof=1).max(axis=-1), np.abs(reference).max(axis=(0, 2))
     )
     tol = rel_tol * np.where(magnitude > 0, magnitude, 1.0)[:, None]  # (C, 1)
-    inside = (reference >= lower - tol) & (reference <= upper + tol)  # (m, C, N)
+    inside = (reference >= lower - tol) & (reference <= upper + tol)  # (m, C, P)
     degenerate = (
         (upper - lower <= tol)
         & (np.ptp(reference, axis=0) <= tol)
         & (np.abs(reference[0] - lower) <= tol)
-    )  # (C, N)
+    )  # (C, P)
     result = np.full(model.shape[1], np.nan)
     for ch in range(model.shape[1]):
         keep = ~degenerate[ch]
@@ -175,7 +205,7 @@ def coverage(
 def channel_fluctuation_scale(reference: np.ndarray) -> np.ndarray:
     """Per-channel scale of the random fluctuations: ``sqrt(mean_x var_ref(x))``.
 
-    reference: (n, C, N) -> (C,) in the channel's physical units. Unlike the overall std of a
+    reference: (n, C, *S) -> (C,) in the channel's physical units. Unlike the overall std of a
     channel, it ignores the spatial variation of the mean profile. A channel with no spread
     gets 1 (its values are then compared in raw units).
     """
@@ -217,7 +247,7 @@ def energy_distance(
 ) -> float:
     """Energy distance ``2 E|X-Y| - E|X-X'| - E|Y-Y'|`` between two sets of fields.
 
-    a: (n, C, N), b: (m, C, N); b is the reference. Each channel is divided by ``scale``
+    a: (n, C, *S), b: (m, C, *S); b is the reference. Each channel is divided by ``scale``
     ((C,), physical units; default ``channel_fluctuation_scale(b)``), then every sample is
     flattened to a vector of C*N dimensionless numbers and ``|.|`` is the Euclidean norm.
 
@@ -262,7 +292,7 @@ def energy_permutation_test(
 ) -> dict[str, float]:
     """Permutation p-value of the V-statistic energy distance (H0: same distribution).
 
-    a: (n, C, N), b: (m, C, N), normalised as in ``energy_distance``. Sets larger than
+    a: (n, C, *S), b: (m, C, *S), normalised as in ``energy_distance``. Sets larger than
     ``max_per_set`` are subsampled (``seed``) because the pooled distance matrix
     ((n + m)^2 float64) is held in memory: 3000 samples -> 72 MB. The labels are permuted
     ``n_permutations`` times (``seed``). Returns {"p_value", "energy_distance",
@@ -328,37 +358,71 @@ def _endpoint_derivative_weights(grid: np.ndarray, side: str) -> tuple[np.ndarra
     return idx, weights
 
 
+def _boundary_axis(side: str, axis_names: Sequence[str]) -> tuple[int, str] | None:
+    """(grid axis index, "left"/"right") of a side name, or None when it is not one.
+
+    "left"/"right" are the low/high ends of the last grid axis; "<axis>_low"/"<axis>_high"
+    the ends of the named axis.
+    """
+    rank = len(axis_names)
+    if side in ("left", "right"):
+        return rank - 1, side
+    for suffix, end in (("_low", "left"), ("_high", "right")):
+        if side.endswith(suffix) and side[: -len(suffix)] in axis_names:
+            return list(axis_names).index(side[: -len(suffix)]), end
+    return None
+
+
 def boundary_errors(
     samples: np.ndarray,
     constraints: Sequence[tuple[str, str, str, float]],
-    grid: np.ndarray,
+    grid: np.ndarray | FieldSpec,
     scale: np.ndarray | Sequence[float] | Mapping[str, float],
     *,
-    channels: Sequence[str],
+    channels: Sequence[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """How well each sample honours boundary conditions, relative to a channel scale.
 
-    samples: (n, C, N) in physical units; grid: (N,) increasing coordinates (metres), the
-    boundary being the first/last grid point; scale: (C,) or channel -> scale, physical units
-    (e.g. the reference's overall std of the channel); channels: the C channel names.
-    constraints: (channel, kind, side, target) with kind "dirichlet" (target in the channel's
-    units) or "neumann" (target du/dx in units per metre) and side "left" or "right".
+    samples: (n, C, *S) in physical units. grid: either the (N,) increasing coordinates of a
+    1-D field (metres; then ``channels`` names the C channels), or a ``FieldSpec`` of any
+    rank (channels, coordinates and axis names from it; ``channels`` may be omitted).
+    scale: (C,) or channel -> scale, physical units (e.g. the reference's overall std of the
+    channel). constraints: (channel, kind, side, target) with kind "dirichlet" (target in the
+    channel's units) or "neumann" (target d u / d axis in units per metre, along the axis
+    normal to the side, pointing to increasing coordinates) and side "left"/"right" (the
+    first/last point of the last grid axis) or "<axis>_low"/"<axis>_high" (the first/last
+    point of the named axis; needs a ``FieldSpec`` unless the axis is called "x" in 1-D).
+    The constraint holds at every grid point of the side (one point in 1-D, a line in 2-D).
 
-    Dirichlet: ``|u(boundary) - target| / scale``. Neumann: ``|du/dx - target| * L / scale``
-    with the second-order one-sided difference for du/dx and ``L = grid[-1] - grid[0]``.
-    Returns ``"{channel}:{kind}:{side}" -> {"channel", "kind", "side", "target", "mean",
-    "max"}`` with mean and max of the relative error over the samples (dimensionless).
+    Dirichlet: ``|u(boundary) - target| / scale``. Neumann: ``|du/dn - target| * L / scale``
+    with the second-order one-sided difference along the axis and ``L`` that axis' length
+    (last minus first coordinate). Returns ``"{channel}:{kind}:{side}" -> {"channel", "kind",
+    "side", "target", "mean", "max"}``: mean and max of the relative error over the samples
+    and the points of the side (dimensionless).
     """
     samples = np.asarray(samples, dtype=float)
-    grid = np.asarray(grid, dtype=float).reshape(-1)
-    channels = list(channels)
-    if samples.ndim != 3 or samples.shape[1] != len(channels) or samples.shape[2] != len(grid):
+    if isinstance(grid, FieldSpec):
+        spec = grid
+        if channels is not None and tuple(channels) != spec.channels:
+            raise ValueError(
+                f"channels = {list(channels)} disagree with the FieldSpec's {list(spec.channels)}"
+            )
+        channels = list(spec.channels)
+        coordinates = list(spec.coordinates)
+        axis_names: tuple[str, ...] = spec.axis_names
+    else:
+        if channels is None:
+            raise ValueError("boundary_errors: give channels= with a 1-D grid, or a FieldSpec")
+        channels = list(channels)
+        coordinates = [np.asarray(grid, dtype=float).reshape(-1)]
+        axis_names = ("x",)
+    shape = tuple(len(axis) for axis in coordinates)
+    if samples.ndim != 2 + len(shape) or samples.shape[1:] != (len(channels), *shape):
+        expected = ", ".join(str(v) for v in (len(channels), *shape))
         raise ValueError(
-            f"samples have shape {samples.shape}; expected (n, {len(channels)}, {len(grid)}) "
-            f"for channels {channels} and a grid of {len(grid)} points"
+            f"samples have shape {samples.shape}; expected (n, {expected}) for channels "
+            f"{channels} and a grid of shape {shape}"
         )
-    if len(grid) < 3 or np.any(np.diff(grid) <= 0):
-        raise ValueError("grid must have at least 3 strictly increasing points")
     if isinstance(scale, Mapping):
         scale_by_channel = {name: float(scale[name]) for name in channels if name in scale}
     else:
@@ -366,7 +430,9 @@ def boundary_errors(
         if values.shape != (len(channels),):
             raise ValueError(f"scale = {values}; expected one value per channel {channels}")
         scale_by_channel = dict(zip(channels, values.tolist(), strict=True))
-    length = grid[-1] - grid[0]
+    if len(coordinates) == 1:  # 1-D: the grid is checked whatever the constraints (as always)
+        _check_axis(coordinates[0], axis_names[0])
+    sides = ["left", "right"] + [f"{a}_{end}" for a in axis_names for end in ("low", "high")]
     result: dict[str, dict[str, Any]] = {}
     for constraint in constraints:
         channel, kind, side, target = constraint
@@ -375,22 +441,27 @@ def boundary_errors(
             raise ValueError(f"constraint {constraint}: channel {channel!r} not in {channels}")
         if kind not in ("dirichlet", "neumann"):
             raise ValueError(f"constraint {constraint}: kind {kind!r}; use 'dirichlet'/'neumann'")
-        if side not in ("left", "right"):
-            raise ValueError(f"constraint {constraint}: side {side!r}; use 'left' or 'right'")
+        located = _boundary_axis(side, axis_names)
+        if located is None:
+            raise ValueError(f"constraint {constraint}: side {side!r}; use one of {sides}")
+        axis, end = located
+        axis_grid = coordinates[axis]
+        _check_axis(axis_grid, axis_names[axis])
         channel_scale = scale_by_channel.get(channel)
         if channel_scale is None or not channel_scale > 0:
             raise ValueError(
                 f"constraint {constraint}: scale of {channel!r} is {channel_scale}; "
                 "need a positive number"
             )
-        values = samples[:, channels.index(channel)]
+        # (n, *rest, N_axis): the constrained axis last
+        values = np.moveaxis(samples[:, channels.index(channel)], 1 + axis, -1)
         if kind == "dirichlet":
-            boundary = values[:, 0] if side == "left" else values[:, -1]
+            boundary = values[..., 0] if end == "left" else values[..., -1]
             error = np.abs(boundary - target) / channel_scale
         else:
-            idx, weights = _endpoint_derivative_weights(grid, side)
-            derivative = values[:, idx] @ weights
-            error = np.abs(derivative - target) * length / channel_scale
+            idx, weights = _endpoint_derivative_weights(axis_grid, end)
+            derivative = values[..., idx] @ weights
+            error = np.abs(derivative - target) * (axis_grid[-1] - axis_grid[0]) / channel_scale
         result[f"{channel}:{kind}:{side}"] = {
             "channel": channel,
             "kind": kind,
@@ -400,6 +471,14 @@ def boundary_errors(
             "max": float(error.max()),
         }
     return result
+
+
+def _check_axis(axis_grid: np.ndarray, name: str) -> None:
+    if len(axis_grid) < 3 or np.any(np.diff(axis_grid) <= 0):
+        raise ValueError(
+            f"grid axis {name!r} has {len(axis_grid)} points; a boundary check needs at least 3 "
+            "strictly increasing points"
+        )
 
 
 def _fit_logistic(features: np.ndarray, labels: np.ndarray, penalty: float) -> np.ndarray:
@@ -428,7 +507,7 @@ def classifier_two_sample_test(
 ) -> dict[str, float]:
     """Can a simple classifier tell the two sets apart on held-out samples?
 
-    a: (n, C, N), b: (m, C, N). Each channel is standardised by
+    a: (n, C, *S), b: (m, C, *S). Each channel is standardised by
     ``channel_fluctuation_scale`` of the pooled set; the flattened fields are projected on
     the first ``n_components`` principal components of the training half, and a logistic
     regression on [z, z^2] (so it sees both mean and variance differences) is fitted on a

@@ -2,15 +2,19 @@
 
 One *result* per evaluation condition, built by ``evaluation_result``::
 
-    {"condition": {"U0": 3.6, ...},          # the condition values
-     "comparison": compare_sample_sets(...),  # per-channel metrics, floors, joint energy
+    {"condition": {"load": 3.6, ...},          # the condition values
+     "comparison": compare_sample_sets(...),    # per-channel metrics, floors, joint energy,
+                                                # optionally "derived" and "residual"
      "targets": EvaluationTargets.as_dict(),
-     "failures": [...], "passed": bool,       # check_targets against those targets
-     "figures": ["figures/band_U0=3.6.png"]}  # relative to the report folder
+     "failures": [...], "passed": bool,         # check_targets against those targets
+     "figures": ["figures/band_load=3.6.png"],  # relative to the report folder
+     "invariances": {name: invariance_check}}   # optional: the declared invariances
 
 ``write_report`` writes both files atomically; ``format_table`` prints the summary in a
-terminal; ``plot_result_band`` draws the mean and 95 % band of model and simulator (the seed
-study's Figure 4) for one result and records the figure in it.
+terminal; ``plot_result_figures`` draws the figures of one result for a grid of any rank and
+records them in it: for 1-D fields ``plot_result_band`` (mean and 95 % band of model and
+simulator, the seed study's Figure 4), for 2-D fields images of mean, std and samples
+(``plotting.plot_field_images``) and bands along the middle row (``plot_transect_band``).
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ from typing import Any
 import numpy as np
 
 from scorepde.evaluation.compare import EvaluationTargets, check_targets
+from scorepde.fields import FieldSpec
 from scorepde.fileio import atomic_write_text
-from scorepde.plotting import plot_mean_band
+from scorepde.plotting import plot_field_images, plot_mean_band, plot_transect_band
 from scorepde.provenance import provenance
 
 __all__ = [
@@ -35,6 +40,7 @@ __all__ = [
     "format_condition",
     "format_table",
     "plot_result_band",
+    "plot_result_figures",
     "to_jsonable",
     "write_report",
 ]
@@ -65,7 +71,7 @@ def to_jsonable(value: Any) -> Any:
 
 
 def format_condition(condition: Mapping[str, Any]) -> str:
-    """``{"U0": 3.6, "I": 1.0}`` -> ``"U0=3.6, I=1"`` (numbers to 4 significant digits)."""
+    """``{"load": 3.6, "I": 1.0}`` -> ``"load=3.6, I=1"`` (numbers to 4 significant digits)."""
     parts = []
     for key, value in condition.items():
         if isinstance(value, int | float | np.number) and not isinstance(value, bool):
@@ -116,7 +122,8 @@ def plot_result_band(
 ) -> Path:
     """Mean and central band of model and simulator per channel, for one result.
 
-    model: (n, C, N), simulator: (m, C, N) in physical units; grid: (N,) metres. Writes
+    model: (n, C, N), simulator: (m, C, N) in physical units (1-D fields; for any rank use
+    ``plot_result_figures``); grid: (N,) metres. Writes
     ``out_dir/figures/band_<condition>.png``, appends its path relative to ``out_dir`` to
     ``result["figures"]`` and returns the absolute path.
     """
@@ -137,17 +144,181 @@ def plot_result_band(
     return path
 
 
+def plot_result_figures(
+    result: dict[str, Any],
+    model: np.ndarray,
+    simulator: np.ndarray,
+    spec: FieldSpec,
+    out_dir: str | Path,
+    *,
+    level: float = 0.95,
+    model_label: str = "SGM",
+) -> list[Path]:
+    """The figures of one result, chosen by the grid's rank; returns their absolute paths.
+
+    model: (n, C, *S), simulator: (m, C, *S) in physical units; spec: their ``FieldSpec``.
+    Rank 1: ``plot_result_band`` (``figures/band_<condition>.png``). Rank 2:
+    ``figures/fields_<condition>.png`` (per channel, mean, std and three samples of model and
+    simulator as images on a shared colour scale) and ``figures/transect_<condition>.png``
+    (mean, mean +- 2 std and the central band along the middle row, model vs simulator).
+    Rank 3: the transect only. Each path, relative to ``out_dir``, is appended to
+    ``result["figures"]``.
+    """
+    if spec.rank == 1:
+        return [
+            plot_result_band(
+                result,
+                model,
+                simulator,
+                spec.coordinates[0],
+                out_dir,
+                channel_units=spec.channel_units,
+                level=level,
+                model_label=model_label,
+            )
+        ]
+    out_dir = Path(out_dir)
+    condition_text = format_condition(result["condition"])
+    sets = {model_label: model, "simulator": simulator}
+    paths = []
+    if spec.rank == 2:
+        relative = Path("figures") / f"fields_{_slug(condition_text)}.png"
+        paths.append(
+            plot_field_images(
+                sets, spec, out_dir / relative, title=f"{condition_text}: mean, std, samples"
+            )
+        )
+        result.setdefault("figures", []).append(relative.as_posix())
+    relative = Path("figures") / f"transect_{_slug(condition_text)}.png"
+    paths.append(
+        plot_transect_band(
+            sets, spec, out_dir / relative, level=level, title=f"{condition_text}: transect"
+        )
+    )
+    result.setdefault("figures", []).append(relative.as_posix())
+    return paths
+
+
 def _number(value: Any) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "nan" if value is None or math.isnan(value) else str(value)
     return f"{value:.3g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
 
 
+_DECLARED_PREFIXES = ("derived_", "residual_")
+
+
 def _channel_passed(result: Mapping[str, Any], channel: str) -> bool:
     for failure in result.get("failures", []):
+        if failure.startswith(_DECLARED_PREFIXES):
+            continue  # a derived quantity or the residual, not a channel
         if f"[{channel}]" in failure or failure.startswith("energy_"):
             return False
     return True
+
+
+def _invariance_checks(result: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """(condition name, check) of every invariance checked in a result.
+
+    Results written before "invariances" existed hold one "invariance"; its condition is the
+    one that differs in "shifted_condition".
+    """
+    if "invariances" in result:
+        return list(result["invariances"].items())
+    if "invariance" not in result:
+        return []
+    check = result["invariance"]
+    shifted, condition = check.get("shifted_condition", {}), result.get("condition", {})
+    moved = [key for key, value in shifted.items() if condition.get(key) != value]
+    return [(", ".join(moved) or "-", check)]
+
+
+def _declared_status(result: Mapping[str, Any], key: str, failure_prefix: str) -> str:
+    """PASS/FAIL of a declared check whose target is ``key``; "-" when not judged."""
+    if result.get("targets", {}).get(key) is None:
+        return "-"
+    failures = result.get("failures", [])
+    return "FAIL" if any(f.startswith(failure_prefix) for f in failures) else "PASS"
+
+
+_DECLARED_HEADER = ("condition", "check", "model (floor)", "status")
+
+
+def _declared_rows(
+    results: Sequence[Mapping[str, Any]], *, invariances: bool
+) -> list[tuple[str, ...]]:
+    """Rows of the checks a problem declares: derived quantities, residual, invariances.
+
+    Status: PASS/FAIL when the result's targets judge the check, "-" when it is reported only.
+    """
+    rows: list[tuple[str, ...]] = []
+    for result in results:
+        comparison = result["comparison"]
+        condition = format_condition(result["condition"])
+
+        for name, entry in comparison.get("derived", {}).items():
+            model, floor = entry["model"], entry["floor"]
+            rows.append(
+                (
+                    condition,
+                    f"{name}: mean difference",
+                    f"{_number(model['mean_difference'])} ({_number(floor['mean_difference'])})",
+                    _declared_status(
+                        result, "derived_mean_difference", f"derived_mean_difference[{name}]"
+                    ),
+                )
+            )
+            rows.append(
+                (
+                    condition,
+                    f"{name}: std ratio",
+                    f"{_number(model['std_ratio'])} ({_number(floor['std_ratio'])})",
+                    _declared_status(result, "derived_std_ratio", f"derived_std_ratio[{name}]"),
+                )
+            )
+        residual = comparison.get("residual")
+        if residual is not None:
+            rows.append(
+                (
+                    condition,
+                    "residual mean: model / simulator",
+                    f"{_number(residual['model_mean'])} / {_number(residual['simulator_mean'])}",
+                    "-",
+                )
+            )
+            for stat in ("mean", "median"):
+                rows.append(
+                    (
+                        condition,
+                        f"residual ratio ({stat})",
+                        f"{_number(residual[f'ratio_{stat}'])} "
+                        f"({_number(residual[f'floor_{stat}'])})",
+                        _declared_status(result, "residual_ratio", "residual_ratio")
+                        if stat == "mean"
+                        else "-",
+                    )
+                )
+        if invariances:
+            for name, check in _invariance_checks(result):
+                mean_errors = " / ".join(_number(v) for v in check["model"]["mean_error"])
+                floor_errors = " / ".join(_number(v) for v in check["floor"]["mean_error"])
+                rows.append(
+                    (
+                        condition,
+                        f"invariance in {name}: mean err per channel",
+                        f"{mean_errors} ({floor_errors})",
+                        "-",
+                    )
+                )
+                rows.append(
+                    (
+                        condition,
+                        f"invariance in {name}: energy ratio",
+                        _number(check["energy_ratio"]),
+                        "-",
+                    )
+                )
+    return rows
 
 
 _HEADER = (
@@ -189,10 +360,21 @@ def format_table(results: Sequence[Mapping[str, Any]]) -> str:
 
     Each metric is shown as ``value (simulator floor)``; "energy ratio ch" is the
     channel-alone ratio (reported), "energy ratio joint" the one judged by the targets.
-    A row FAILs if a target of its channel or the joint energy target is missed.
+    A row FAILs if a target of its channel or the joint energy target is missed. When the
+    results hold declared checks (derived quantities, residual, invariances), a second table
+    follows, one row per check: ``model value (floor)`` and PASS/FAIL, or "-" when the
+    targets do not judge it.
     """
-    rows = [_HEADER, *_rows(results)]
-    widths = [max(len(row[k]) for row in rows) for k in range(len(_HEADER))]
+    text = _aligned(_HEADER, _rows(results))
+    declared = _declared_rows(results, invariances=True)
+    if declared:
+        text += "\n\n" + _aligned(_DECLARED_HEADER, declared)
+    return text
+
+
+def _aligned(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    rows = [tuple(header), *body]
+    widths = [max(len(row[k]) for row in rows) for k in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(line.rstrip() for line in lines)
@@ -210,11 +392,22 @@ def _markdown(title: str, results: Sequence[Mapping[str, Any]], document: Mappin
     profiles = {json.dumps(r["targets"], sort_keys=True): r["targets"] for r in results}
     for target in profiles.values():
         energy = target.get("energy_ratio")
+        declared = []
+        if target.get("derived_mean_difference") is not None:
+            declared.append(
+                f"derived quantities' mean difference <= {target['derived_mean_difference']}"
+            )
+        if target.get("derived_std_ratio") is not None:
+            deviation = target["derived_std_ratio"]
+            declared.append(f"std ratio in [{1 - deviation:.4g}, {1 + deviation:.4g}]")
+        if target.get("residual_ratio") is not None:
+            declared.append(f"residual ratio <= {target['residual_ratio']}")
         lines.append(
             f"Targets `{target['name']}`: mean err <= {target['mean_error']}, std err <= "
             f"{target['std_error']}, coverage in [{target['coverage'][0]}, "
             f"{target['coverage'][1]}], joint energy ratio "
             + (f"<= {energy}" if energy is not None else "reported only")
+            + "".join(f", {text}" for text in declared)
             + "."
         )
     lines += [
@@ -257,28 +450,52 @@ def _markdown(title: str, results: Sequence[Mapping[str, Any]], document: Mappin
             *_markdown_table(("condition", "constraint", "model", "simulator"), boundary_rows),
             "",
         ]
-    invariance_rows = [
-        (
-            format_condition(result["condition"]),
-            format_condition(result["invariance"].get("shifted_condition", {})),
-            " / ".join(_number(v) for v in result["invariance"]["model"]["mean_error"]),
-            " / ".join(_number(v) for v in result["invariance"]["floor"]["mean_error"]),
-            _number(result["invariance"]["energy_ratio"]),
-        )
-        for result in results
-        if "invariance" in result
-    ]
+    declared_rows = _declared_rows(results, invariances=False)
+    if declared_rows:
+        lines += [
+            "## Derived quantities and residual",
+            "",
+            "Quantities the problem declares, per field. Derived quantity: standardised mean "
+            "difference `|mean_model - mean_sim| / std_sim` and std ratio `std_model / std_sim`; "
+            "residual: the model's discrete PDE residual over the simulator's (mean and "
+            "median over samples). Each as `model (floor)`, the floor being a second simulator "
+            "set against the first; status `-`: reported only.",
+            "",
+            *_markdown_table(_DECLARED_HEADER, declared_rows),
+            "",
+        ]
+    invariance_rows = []
+    for result in results:
+        for name, check in _invariance_checks(result):
+            invariance_rows.append(
+                (
+                    format_condition(result["condition"]),
+                    name,
+                    format_condition(check.get("shifted_condition", {})),
+                    " / ".join(_number(v) for v in check["model"]["mean_error"]),
+                    " / ".join(_number(v) for v in check["floor"]["mean_error"]),
+                    _number(check["energy_ratio"]),
+                )
+            )
     if invariance_rows:
         lines += [
-            "## U0 invariance",
+            "## Invariances",
             "",
-            "The simulator's shifted fields do not depend on U0, so model samples at the two "
-            "conditions must be as close to each other as two independent simulator sets. "
-            "Mean error per channel (model pair vs simulator pair) and the joint energy ratio "
-            "(model pair / simulator pair, sample-size corrected; ~1 or below = invariant).",
+            "The problem declares that the distribution of its fields does not depend on these "
+            "conditions, so model samples at the condition and at the condition moved must be "
+            "as close to each other as two independent simulator sets. Mean error per channel "
+            "(model pair vs simulator pair) and the joint energy ratio (model pair / simulator "
+            "pair, sample-size corrected; ~1 or below = invariant).",
             "",
             *_markdown_table(
-                ("condition", "shifted to", "model mean err", "simulator floor", "energy ratio"),
+                (
+                    "condition",
+                    "invariant in",
+                    "moved to",
+                    "model mean err",
+                    "simulator floor",
+                    "energy ratio",
+                ),
                 invariance_rows,
             ),
             "",
