@@ -41,7 +41,7 @@ from scorepde.data.normalisation import (
     SubspaceNormaliser,
 )
 from scorepde.data.schema import FieldDataset, group_by_condition, read_dataset
-from scorepde.evaluation.compare import QUICK_TARGETS, SEED_TARGETS, EvaluationTargets
+from scorepde.evaluation.compare import targets_from_config
 from scorepde.evaluation.evaluate import evaluate_conditions
 from scorepde.evaluation.report import format_table, write_report
 from scorepde.problems.base import Problem
@@ -50,8 +50,6 @@ from scorepde.training import distributed
 from scorepde.training.checkpoint import load_trained_model, save_trained_model
 from scorepde.training.model import TrainedModel, build_score_model
 from scorepde.training.trainer import Trainer, TrainingResult
-
-TARGET_PROFILES: dict[str, EvaluationTargets] = {"seed": SEED_TARGETS, "quick": QUICK_TARGETS}
 
 Log = Callable[[str], None] | None
 
@@ -261,8 +259,11 @@ def save_samples(
 def evaluation_conditions(
     problem: Problem, config: EvaluationConfig, test_data: str | Path | None
 ) -> tuple[np.ndarray, list[str]]:
-    """The recipe's explicit conditions plus ``held_out`` points of the test design."""
+    """The recipe's explicit conditions (or, when it names none, the problem's
+    ``default_evaluation_conditions()``) plus ``held_out`` points of the test design."""
     rows = [np.asarray(c, dtype=float) for c in config.conditions]
+    if not rows:
+        rows = list(np.atleast_2d(problem.default_evaluation_conditions()))
     labels = ["fixed"] * len(rows)
     if config.held_out and test_data is not None:
         test = read_dataset(test_data)
@@ -296,11 +297,7 @@ def evaluate(
         if model.problem_name is None:
             raise ValueError("the model records no problem; pass problem=...")
         problem = problem_from_config(SimulationConfig(problem=model.problem_name))
-    if evaluation.targets not in TARGET_PROFILES:
-        raise ValueError(
-            f"evaluation.targets = {evaluation.targets!r} is not allowed; "
-            f"expected one of {sorted(TARGET_PROFILES)}"
-        )
+    targets = targets_from_config(evaluation.targets)
     conditions, labels = evaluation_conditions(problem, evaluation, test_data)
 
     def sample(condition: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -320,7 +317,7 @@ def evaluate(
         problem,
         conditions,
         out_dir=out_dir,
-        targets=TARGET_PROFILES[evaluation.targets],
+        targets=targets,
         n_samples=evaluation.n_samples,
         seed=evaluation.seed,
         sample_seed=sampling.seed,
@@ -333,7 +330,7 @@ def evaluate(
         "steps": sampling.steps,
         "n_samples": evaluation.n_samples,
         "evaluation_seed": evaluation.seed,
-        "targets": evaluation.targets,
+        "targets": targets.name,
         "model": repr(model),
         "wall_seconds": time.perf_counter() - start,
     }
