@@ -45,7 +45,12 @@ from scorepde.sampling.registry import (
     resolve_sampler,
 )
 from scorepde.training import TrainConfig
-from scorepde.training.checkpoint import ARRAYS_FILE, read_model, save_trained_model
+from scorepde.training.checkpoint import (
+    ARRAYS_FILE,
+    CheckpointError,
+    read_model,
+    save_trained_model,
+)
 from scorepde.training.conditional import ConditionalModel, TrainedModel, load_trained_model
 from scorepde.training.model_config import ModelConfig, build_score_model
 
@@ -294,7 +299,7 @@ def test_inverse_round_trip_keeps_arrays_out_of_yaml(tmp_path: Path) -> None:
     )
     # a missing array file is named
     (folder / ARRAYS_FILE).unlink()
-    with pytest.raises(Exception, match=re.escape(ARRAYS_FILE)):
+    with pytest.raises(CheckpointError, match=re.escape(ARRAYS_FILE)):
         read_model(folder)
 
 
@@ -354,7 +359,7 @@ class _ArraysNormaliser:
 
 
 def test_normaliser_arrays_file_is_listed_and_checked(tmp_path: Path) -> None:
-    from scorepde.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+    from scorepde.training.checkpoint import load_checkpoint, save_checkpoint
     from scorepde.training.ema import EMA
 
     config = ModelConfig(backbone=BackboneConfig(name="mlp", options={"data_dim": 4}))
