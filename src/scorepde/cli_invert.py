@@ -55,7 +55,7 @@ def _seed(value: int | None, hint: str = "--seed") -> int | None:
 
 
 def _sampler(value: str | None) -> str | None:
-    from scorepde.training.model import SAMPLERS
+    from scorepde.sampling.registry import SAMPLERS
 
     if value is not None and value not in SAMPLERS:
         raise typer.BadParameter(

@@ -25,6 +25,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
+from scorepde.conditioning import Conditioning
 from scorepde.diffusion.processes import NoiseProcess
 
 
@@ -33,7 +34,7 @@ class NoisePredictor(Protocol):
 
     process: NoiseProcess
 
-    def predict_noise(self, x: Tensor, t: Tensor, cond: Tensor | None) -> Tensor: ...
+    def predict_noise(self, x: Tensor, t: Tensor, cond: Conditioning | Tensor | None) -> Tensor: ...
 
 
 def sample_diffusion_times(
@@ -59,7 +60,7 @@ def sample_diffusion_times(
 def dsm_loss(
     model: NoisePredictor,
     x0: Tensor,
-    cond: Tensor | None,
+    cond: Conditioning | Tensor | None,
     *,
     generator: torch.Generator | None = None,
     t: Tensor | None = None,
@@ -71,7 +72,7 @@ def dsm_loss(
     Args:
         model: a ``ScoreModel`` (anything with ``.process`` and ``.predict_noise``).
         x0: clean (normalised) data ``(B, *shape)``, e.g. ``(B, C, N)`` or ``(B, C, H, W)``.
-        cond: conditions ``(B, k)`` or ``None``.
+        cond: a ``Conditioning`` of ``B`` rows, conditions ``(B, k)`` or ``None``.
         generator: torch generator for the times and the noise (on ``x0``'s device).
         t: fixed times ``(B,)``; drawn from ``U[t_min, t_max]`` when ``None``.
         noise: fixed standard normal noise shaped like ``x0``; drawn (after ``t``) when ``None``.

@@ -35,6 +35,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from scorepde.conditioning import Conditioning
 from scorepde.diffusion.processes import NoiseProcess, build_process
 from scorepde.tensor_utils import append_dims, batch_times
 
@@ -45,8 +46,9 @@ class ScoreModel(nn.Module):
     """Conditional score ``s(x, t | cond)`` from a noise-predicting backbone and a process.
 
     Args:
-        backbone: module with ``forward(x: (B, *shape), noise_label: (B,), cond: (B, k) | None)
-            -> (B, *shape)``; it never sees the schedule.
+        backbone: module with ``forward(x: (B, *shape), noise_label: (B,), cond) ->
+            (B, *shape)``; it never sees the schedule. ``cond`` is passed on as given: a
+            ``Conditioning``, a ``(B, k)`` tensor or None.
         process: the noise process (the single source of truth for ``m_t`` and ``sigma_t``).
         sigma_data: standard deviation of the (normalised) data used for the input scaling
             ``c_in`` (and the EDM skip); ``None`` disables input scaling (``"eps"`` only).
@@ -84,10 +86,13 @@ class ScoreModel(nn.Module):
         mean, var = self.process.mean_coef(t), self.process.variance(t)
         return torch.rsqrt(mean**2 * self.sigma_data**2 + var)
 
-    def predict_noise(self, x: Tensor, t: Tensor | float, cond: Tensor | None) -> Tensor:
+    def predict_noise(
+        self, x: Tensor, t: Tensor | float, cond: Conditioning | Tensor | None
+    ) -> Tensor:
         """Noise prediction ``eps_hat``.
 
-        ``x: (B, *shape)``, ``t: (B,)`` or scalar, ``cond: (B, k) | None`` -> ``(B, *shape)``.
+        ``x: (B, *shape)``, ``t: (B,)`` or scalar, ``cond``: a ``Conditioning`` of ``B`` rows,
+        a ``(B, k)`` tensor or None -> ``(B, *shape)``.
         """
         t = batch_times(t, x.shape[0], like=x)
         if self.parametrisation == "eps":
@@ -105,12 +110,16 @@ class ScoreModel(nn.Module):
         denoised = c_skip * rescaled + c_out * network
         return (rescaled - denoised) / ratio
 
-    def forward(self, x: Tensor, t: Tensor | float, cond: Tensor | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, t: Tensor | float, cond: Conditioning | Tensor | None = None
+    ) -> Tensor:
         """Score ``-eps_hat / sigma_t``: ``x: (B, *shape)``, ``t: (B,)`` -> ``(B, *shape)``."""
         t = batch_times(t, x.shape[0], like=x)
         return -self.predict_noise(x, t, cond) / append_dims(self.process.std(t), x.ndim)
 
-    def denoise(self, x: Tensor, t: Tensor | float, cond: Tensor | None = None) -> Tensor:
+    def denoise(
+        self, x: Tensor, t: Tensor | float, cond: Conditioning | Tensor | None = None
+    ) -> Tensor:
         """Tweedie estimate ``E[x_0 | x_t] = (x_t - sigma_t eps_hat) / m_t``; ``(B, *shape)``."""
         t = batch_times(t, x.shape[0], like=x)
         eps = self.predict_noise(x, t, cond)

@@ -14,9 +14,17 @@ Two verbs::
     summary = summarise(samples)                           # mean, std, 2.5/50/97.5 %
 
 Normalisation: ``x`` and ``y`` are standardised component by component (mean and standard
-deviation over the training set, :class:`Standardiser`); both are saved with the model. The
-network sees ``x`` as ``(B, 1, d)`` for vectors (``d = prod(x_shape)``; fields ``(C, N)`` keep
-their shape) and the flattened standardised ``y`` ``(B, prod(y_shape))`` as its condition.
+deviation over the training set, :class:`Standardiser`); both are saved with the model (their
+arrays in ``transforms.safetensors``, not in the YAML). The network sees ``x`` as ``(B, 1, d)``
+for vectors (``d = prod(x_shape)``; fields ``(C, N)`` keep their shape). The standardised ``y``
+enters either as a vector ``(B, prod(y_shape))`` (``y_as="vector"``, the default) or, for an
+observed field ``y (Cy, *S)``, as field conditions ``Conditioning(fields=(B, Cy, *S))``
+(``y_as="fields"``; the backbone must take field conditions, e.g. the U-Net).
+
+The posterior is a view over one :class:`~scorepde.training.conditional.ConditionalModel` (the
+model class of the forward problems too): ``x_transform`` is the Standardiser of ``x``,
+``condition_transform`` that of ``y``; sampling and saving go through it
+(:attr:`AmortisedPosterior.model`).
 """
 
 from __future__ import annotations
@@ -24,92 +32,37 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from scorepde.conditioning import Conditioning, ConditioningSpec
 from scorepde.diffusion.preconditioning import ScoreModel
 from scorepde.inverse.noise_models import NoiseModel
 from scorepde.nets.registry import BackboneConfig
-from scorepde.training.checkpoint import load_trained_model, save_trained_model
-from scorepde.training.config import TrainConfig, resolve_device
-from scorepde.training.model import SAMPLERS, ModelConfig, build_score_model
+from scorepde.sampling.registry import (
+    DEFAULT_SAMPLER_OPTIONS,
+    DEFAULT_STEPS,
+    resolve_sampler,
+    sampler_options,
+)
+from scorepde.training.conditional import ConditionalModel
+from scorepde.training.config import TrainConfig
+from scorepde.training.model_config import ModelConfig, build_score_model
 from scorepde.training.trainer import Trainer
+from scorepde.training.transforms import Standardiser
 
-INVERSE_FORMAT = "scorepde.inverse/1"
+#: Format of the ``metadata.inverse`` record: /2 keeps the standardisers in the model's
+#: transforms (safetensors); /1 (older folders, still read) held them as YAML lists.
+INVERSE_FORMAT = "scorepde.inverse/2"
+_INVERSE_FORMATS = ("scorepde.inverse/1", INVERSE_FORMAT)
+#: How the observation enters the network: a flat vector, or field conditions.
+Y_AS = ("vector", "fields")
 
-#: Default total steps per sampler (``steps=None``) and extra default options.
-DEFAULT_STEPS: dict[str, int] = {
-    "euler_maruyama": 500,
-    "predictor_corrector": 500,
-    "ode_heun": 100,
-    "ode_heun_edm": 50,
-    "heun_churn": 50,
-    "ode_dpm2m": 49,
-    "annealed_langevin": 2000,
-}
-DEFAULT_SAMPLER_OPTIONS: dict[str, dict[str, Any]] = {
-    # 20 levels x 100 steps, step 5e-5 at r_L = 0.01: ~2 % variance excess on a Gaussian
-    # (see sampling/langevin.py and tests/test_sampling_langevin.py).
-    "annealed_langevin": {"levels": 20, "step_size": 5e-5},
-}
 #: Target number of optimiser steps of the default training recipe.
 DEFAULT_TRAINING_STEPS = 20_000
-
-
-@dataclass(eq=False)
-class Standardiser:
-    """Per-component ``z = (v - mean) / scale``; ``mean``, ``scale`` have one sample's shape.
-
-    A component whose standard deviation is below ``floor * max(1, |mean|)`` (constant over
-    the training set) gets ``scale = 1``, so nothing is divided by ~0.
-    """
-
-    mean: np.ndarray
-    scale: np.ndarray
-
-    @classmethod
-    def fit(cls, values: np.ndarray, floor: float = 1e-12) -> Standardiser:
-        """Fit to ``values (n, *shape)``, ``n >= 1``."""
-        values = np.asarray(values, dtype=np.float64)
-        mean = values.mean(axis=0)
-        std = values.std(axis=0)
-        scale = np.where(std > floor * np.maximum(1.0, np.abs(mean)), std, 1.0)
-        return cls(mean=mean, scale=scale)
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        """One sample's shape."""
-        return tuple(self.mean.shape)
-
-    def transform(self, values: np.ndarray) -> np.ndarray:
-        """``(..., *shape)`` physical -> standardised, float64."""
-        return (np.asarray(values, dtype=np.float64) - self.mean) / self.scale
-
-    def inverse(self, z: np.ndarray) -> np.ndarray:
-        """``(..., *shape)`` standardised -> physical, float64."""
-        return np.asarray(z, dtype=np.float64) * self.scale + self.mean
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain lists (YAML-ready; floats round-trip exactly)."""
-        return {
-            "shape": list(self.shape),
-            "mean": self.mean.ravel().tolist(),
-            "scale": self.scale.ravel().tolist(),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Standardiser:
-        """Inverse of :meth:`to_dict`."""
-        shape = tuple(int(s) for s in data["shape"])
-        mean = np.asarray(data["mean"], dtype=np.float64).reshape(shape)
-        scale = np.asarray(data["scale"], dtype=np.float64).reshape(shape)
-        if not (np.all(np.isfinite(mean)) and np.all(scale > 0)):
-            raise ValueError("Standardiser: mean must be finite and scale > 0")
-        return cls(mean=mean, scale=scale)
 
 
 def network_shape(x_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -162,7 +115,9 @@ class AmortisedPosterior:
         model_config: how to rebuild it.
         x_standardiser / y_standardiser: per-component standardisation of ``x`` and ``y``.
         x_shape / y_shape: one sample's shape of ``x`` and of ``y``.
+        y_as: ``"vector"`` or ``"fields"``, how ``y`` enters the network.
         metadata: training summary (sizes, losses, timings).
+        model: the :class:`ConditionalModel` these make up (a view: built from them).
     """
 
     def __init__(self) -> None:
@@ -172,11 +127,28 @@ class AmortisedPosterior:
         self.y_standardiser: Standardiser | None = None
         self.x_shape: tuple[int, ...] = ()
         self.y_shape: tuple[int, ...] = ()
+        self.y_as: str = "vector"
         self.metadata: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         state = "trained" if self.score_model is not None else "untrained"
         return f"AmortisedPosterior({state}, x_shape={self.x_shape}, y_shape={self.y_shape})"
+
+    @property
+    def model(self) -> ConditionalModel:
+        """The conditional model of ``p(x | y)``: the score model with the standardiser of
+        ``x`` as ``x_transform`` and that of ``y`` as ``condition_transform``."""
+        score_model, x_std, y_std = self._require_trained()
+        return ConditionalModel(
+            score_model,
+            self.model_config,
+            x_transform=x_std,
+            condition_transform=y_std,
+            sample_shape=self._net_shape,
+            conditioning_spec=conditioning_spec_for(self.y_shape, self.y_as),
+            problem_name="inverse",
+            metadata={"inverse": self._record(), "training": dict(self.metadata)},
+        )
 
     # ------------------------------------------------------------------ training
 
@@ -192,22 +164,38 @@ class AmortisedPosterior:
         seed: int = 0,
         resume: bool = False,
         progress: bool = False,
+        y_as: str = "vector",
     ) -> AmortisedPosterior:
         """Train on pairs ``x (n, *x_shape)``, ``y (n, *y_shape)`` (physical units); returns self.
 
         run_dir: the trainer's folder (history, checkpoints; the checkpoints carry the
         standardisers, so ``AmortisedPosterior.load(run_dir)`` works). model: defaults to
-        :func:`default_model_config`. training: defaults to :func:`default_train_config`.
-        validation_fraction: share of the pairs held out for the validation loss (0: none).
-        seed: the train/validation split, the weight initialisation and (for the default
-        recipe) the trainer's streams. resume: continue an interrupted run in ``run_dir``.
+        :func:`default_model_config` (``y_as="vector"`` only). training: defaults to
+        :func:`default_train_config`. validation_fraction: share of the pairs held out for the
+        validation loss (0: none). seed: the train/validation split, the weight initialisation
+        and (for the default recipe) the trainer's streams. resume: continue an interrupted run
+        in ``run_dir``. y_as: ``"vector"`` (the flattened standardised ``y`` is the condition
+        vector) or ``"fields"`` (``y (n, Cy, *S)`` enters as field conditions; give a ``model``
+        whose backbone takes them).
         """
+        if y_as not in Y_AS:
+            raise ValueError(f"y_as = {y_as!r} is not allowed; expected one of {list(Y_AS)}")
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
         if x.ndim < 1 or y.ndim < 1 or x.shape[0] != y.shape[0] or x.shape[0] < 2:
             raise ValueError(
                 f"x {x.shape} and y {y.shape} must be (n, *x_shape) and (n, *y_shape) with the "
                 "same n >= 2"
+            )
+        if y_as == "fields" and y.ndim < 3:
+            raise ValueError(
+                f"y_as='fields' needs y of shape (n, Cy, *S) with at least one grid axis; got "
+                f"{y.shape}"
+            )
+        if y_as == "fields" and model is None:
+            raise ValueError(
+                "y_as='fields' needs model=ModelConfig(...) with a backbone that takes field "
+                "conditions (the default MLP takes a condition vector only)"
             )
         if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
             raise ValueError("x and y must be finite")
@@ -219,7 +207,7 @@ class AmortisedPosterior:
         n_val = min(n_val, n - 1)
         val_index, train_index = order[:n_val], order[n_val:]
 
-        self.x_shape, self.y_shape = tuple(x.shape[1:]), tuple(y.shape[1:])
+        self.x_shape, self.y_shape, self.y_as = tuple(x.shape[1:]), tuple(y.shape[1:]), y_as
         self.x_standardiser = Standardiser.fit(x[train_index])
         self.y_standardiser = Standardiser.fit(y[train_index])
         config = model or default_model_config(self.x_shape, self.y_shape)
@@ -228,11 +216,17 @@ class AmortisedPosterior:
             torch.manual_seed(seed)
             score_model = build_score_model(config)
 
-        def tensors(index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        def tensors(index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | Conditioning]:
             assert self.x_standardiser is not None and self.y_standardiser is not None
             xs = self.x_standardiser.transform(x[index]).reshape(len(index), *self._net_shape)
-            ys = self.y_standardiser.transform(y[index]).reshape(len(index), -1)
-            return torch.from_numpy(xs).float(), torch.from_numpy(ys).float()
+            ys = self.y_standardiser.transform(y[index])
+            if self.y_as == "fields":
+                return torch.from_numpy(xs).float(), Conditioning(
+                    fields=torch.from_numpy(ys).float()
+                )
+            return torch.from_numpy(xs).float(), torch.from_numpy(
+                ys.reshape(len(index), -1)
+            ).float()
 
         x_train, y_train = tensors(train_index)
         x_val, y_val = tensors(val_index) if n_val > 0 else (None, None)
@@ -242,7 +236,7 @@ class AmortisedPosterior:
             score_model,
             training,
             run_dir,
-            metadata={"problem": "inverse", "inverse": self._record()},
+            metadata=self._checkpoint_metadata(),
             model_config=config,
         )
         result = trainer.fit(x_train, y_train, x_val, y_val, resume=resume, progress=progress)
@@ -284,10 +278,11 @@ class AmortisedPosterior:
         """``n`` posterior samples ``(n, *x_shape)`` in ``x``'s units given one observation ``y``.
 
         y: ``y_shape`` (or anything with ``prod(y_shape)`` elements), physical units.
-        sampler: a key of ``scorepde.training.model.SAMPLERS`` (SDE, ODE and annealed-Langevin
-        samplers). steps: total steps (None: :data:`DEFAULT_STEPS`). seed:
+        sampler: a key of ``scorepde.sampling.registry.SAMPLERS`` (SDE, ODE and
+        annealed-Langevin samplers). steps: total steps (None: :data:`DEFAULT_STEPS`). seed:
         sample ``i`` uses the stream ``(seed, i)``, so results do not depend on ``batch_size``.
-        options: passed to the sampler (e.g. ``levels``, ``step_size`` for Langevin).
+        options: passed to the sampler over :data:`DEFAULT_SAMPLER_OPTIONS` (e.g. ``levels``,
+        ``step_size`` for Langevin).
         """
         self._require_trained()
         observation = np.asarray(y, dtype=np.float64)
@@ -295,7 +290,7 @@ class AmortisedPosterior:
             raise ValueError(
                 f"y has shape {observation.shape}; expected one observation of shape {self.y_shape}"
             )
-        return self._sample(
+        return self._posterior_samples(
             observation.reshape(1, *self.y_shape),
             n,
             sampler=sampler,
@@ -337,7 +332,7 @@ class AmortisedPosterior:
             raise ValueError(
                 f"observations have shape {batch.shape}; expected (M, *{self.y_shape}) with M >= 1"
             )
-        return self._sample(
+        return self._posterior_samples(
             batch.reshape(batch.shape[0], *self.y_shape),
             n,
             sampler=sampler,
@@ -349,7 +344,7 @@ class AmortisedPosterior:
             **options,
         )
 
-    def _sample(
+    def _posterior_samples(
         self,
         observations: np.ndarray,
         n: int,
@@ -362,84 +357,102 @@ class AmortisedPosterior:
         progress: bool,
         **options: Any,
     ) -> np.ndarray:
-        """``observations (M, *y_shape)`` -> ``(M, n, *x_shape)``."""
-        score_model, x_std, y_std = self._require_trained()
-        if sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {sampler!r}; allowed: {sorted(SAMPLERS)}")
+        """``observations (M, *y_shape)`` -> ``(M, n, *x_shape)`` through :attr:`model`."""
+        model = self.model
+        resolve_sampler(sampler)
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
         if not np.all(np.isfinite(observations)):
             raise ValueError("y must be finite")
-        n_obs = observations.shape[0]
-        cond = y_std.transform(observations).reshape(n_obs, -1)
-        cond = np.repeat(cond, int(n), axis=0)  # row m n + j: observation m
-        torch_device = resolve_device(device)
-        score_model.to(torch_device)
-        kwargs = {**DEFAULT_SAMPLER_OPTIONS.get(sampler, {}), **options}
-        with torch.no_grad():
-            samples = SAMPLERS[sampler](
-                score_model,
-                score_model.process,
-                self._net_shape,
-                torch.from_numpy(cond).float().to(torch_device),
-                n=n_obs * int(n),
-                steps=int(steps) if steps is not None else DEFAULT_STEPS[sampler],
-                seed=seed,
-                batch_size=batch_size,
-                device=torch_device,
-                progress=progress,
-                **kwargs,
-            )
-        z = samples.detach().to("cpu", torch.float64).numpy()
-        return x_std.inverse(z.reshape(n_obs, int(n), *self.x_shape))
+        n, n_obs = int(n), observations.shape[0]
+        standardised = model.condition_transform.transform(observations)
+        if self.y_as == "fields" and n_obs == 1:
+            cond = model.condition_from_standardised(standardised)  # one row, shared
+        else:
+            # row m n + j: observation m
+            cond = model.condition_from_standardised(np.repeat(standardised, n, axis=0))
+        samples = model.sample_conditioned(
+            cond,
+            n_obs * n,
+            sampler=sampler,
+            steps=int(steps) if steps is not None else DEFAULT_STEPS[sampler],
+            seed=seed,
+            batch_size=batch_size,
+            device=device,
+            progress=progress,
+            **sampler_options(sampler, options),
+        )
+        return model.to_physical(samples).reshape(n_obs, n, *self.x_shape)
 
     # ------------------------------------------------------------------ persistence
 
     def _record(self) -> dict[str, Any]:
-        assert self.x_standardiser is not None and self.y_standardiser is not None
         return {
             "format": INVERSE_FORMAT,
             "x_shape": list(self.x_shape),
             "y_shape": list(self.y_shape),
-            "x_standardiser": self.x_standardiser.to_dict(),
-            "y_standardiser": self.y_standardiser.to_dict(),
+            "y_as": self.y_as,
+        }
+
+    def _checkpoint_metadata(self) -> dict[str, Any]:
+        """What the trainer records in every checkpoint, so that a run folder loads as a
+        posterior (the standardisers' arrays go to the checkpoint's safetensors)."""
+        assert self.x_standardiser is not None and self.y_standardiser is not None
+        return {
+            "problem": "inverse",
+            "inverse": self._record(),
+            "transforms": {
+                "x": self.x_standardiser.to_record(),
+                "condition": self.y_standardiser.to_record(),
+            },
+            "conditioning_spec": conditioning_spec_for(self.y_shape, self.y_as).to_dict(),
         }
 
     def save(self, path: str | Path) -> Path:
-        """Export to a model folder (``model.safetensors``, ``model.yaml`` holding the
-        standardisers under ``metadata.inverse``); returns the folder."""
-        score_model, _, _ = self._require_trained()
-        assert self.model_config is not None
-        return save_trained_model(
-            path,
-            score_model,
-            self.model_config,
-            normaliser=None,
-            condition_encoder=None,
-            problem_name="inverse",
-            sample_shape=self._net_shape,
-            metadata={"inverse": self._record(), "training": dict(self.metadata)},
-        )
+        """Export to a model folder (``model.safetensors``; ``model.yaml`` with the shapes under
+        ``metadata.inverse``; the standardisers in ``transforms.safetensors``); returns the
+        folder."""
+        self._require_trained()
+        if self.model_config is None:
+            raise RuntimeError("AmortisedPosterior has no model_config; train or load it first")
+        return self.model.save(path)
 
     @classmethod
     def load(
         cls, path: str | Path, *, map_location: str | torch.device = "cpu"
     ) -> AmortisedPosterior:
         """Read a folder written by :meth:`save`, a checkpoint folder or a run folder of
-        :meth:`train`."""
-        trained = load_trained_model(path, map_location=map_location)
-        record = trained.metadata.get("inverse")
-        if not isinstance(record, dict) or record.get("format") != INVERSE_FORMAT:
+        :meth:`train` (also those written before the standardisers moved to safetensors)."""
+        model = ConditionalModel.load(path, map_location=map_location)
+        record = model.metadata.get("inverse")
+        if not isinstance(record, dict) or record.get("format") not in _INVERSE_FORMATS:
             raise ValueError(f"{path} holds no amortised posterior (metadata.inverse missing)")
         posterior = cls()
-        posterior.score_model = trained.score_model.eval()
-        posterior.model_config = trained.model_config
+        posterior.score_model = model.score_model.eval()
+        posterior.model_config = model.model_config
         posterior.x_shape = tuple(int(s) for s in record["x_shape"])
         posterior.y_shape = tuple(int(s) for s in record["y_shape"])
-        posterior.x_standardiser = Standardiser.from_dict(record["x_standardiser"])
-        posterior.y_standardiser = Standardiser.from_dict(record["y_standardiser"])
-        posterior.metadata = dict(trained.metadata.get("training") or {})
+        posterior.y_as = str(record.get("y_as", "vector"))
+        if "x_standardiser" in record:  # scorepde.inverse/1: the arrays in the YAML
+            posterior.x_standardiser = Standardiser.from_dict(record["x_standardiser"])
+            posterior.y_standardiser = Standardiser.from_dict(record["y_standardiser"])
+        else:
+            if not isinstance(model.x_transform, Standardiser) or not isinstance(
+                model.condition_transform, Standardiser
+            ):
+                raise ValueError(f"{path}: the posterior's standardisers are missing")
+            posterior.x_standardiser = model.x_transform
+            posterior.y_standardiser = model.condition_transform
+        posterior.metadata = dict(model.metadata.get("training") or {})
         return posterior
+
+
+def conditioning_spec_for(y_shape: tuple[int, ...], y_as: str) -> ConditioningSpec:
+    """How an observation of shape ``y_shape`` enters the network: a vector of
+    ``prod(y_shape)`` (``"vector"``) or ``y_shape[0]`` field channels on ``y_shape[1:]``."""
+    if y_as == "fields":
+        return ConditioningSpec(field_channels=int(y_shape[0]), field_shape=tuple(y_shape[1:]))
+    return ConditioningSpec(vector_dim=math.prod(y_shape))
 
 
 def summarise(
@@ -528,8 +541,10 @@ def from_simulator(
 __all__ = [
     "DEFAULT_SAMPLER_OPTIONS",
     "DEFAULT_STEPS",
+    "Y_AS",
     "AmortisedPosterior",
     "Standardiser",
+    "conditioning_spec_for",
     "default_model_config",
     "default_train_config",
     "format_summary",

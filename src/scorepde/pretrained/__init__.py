@@ -1,7 +1,7 @@
 """Pretrained models shipped with the package: ``load_pretrained("battery")``.
 
 Each model is an exported model folder (``model.safetensors``, ``model.yaml``,
-``normaliser.json``, as written by ``TrainedModel.save``) stored as package data under
+``normaliser.json``, as written by ``ConditionalModel.save``) stored as package data under
 ``scorepde/pretrained/<name>/``, with a ``RECORD.md`` that says how it was made (command, data
 seed, training) and how well it did (its evaluation table). The loader knows nothing about the
 model inside: replacing the folder's files by another exported model is enough.
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the training layer imports torch; load it only when a model is loaded
-    from scorepde.training.model import TrainedModel
+    from scorepde.training.conditional import ConditionalModel
 
 __all__ = ["PRETRAINED", "PretrainedError", "load_pretrained", "pretrained_path"]
 
@@ -50,13 +50,14 @@ def pretrained_path(name: str) -> Path:
     return folder
 
 
-def load_pretrained(name: str, *, map_location: str = "cpu") -> TrainedModel:
-    """Load pretrained model ``name`` (a key of :data:`PRETRAINED`) as a ``TrainedModel``.
+def load_pretrained(name: str, *, map_location: str = "cpu") -> ConditionalModel:
+    """Load pretrained model ``name`` (a key of :data:`PRETRAINED`) as a ``ConditionalModel``
+    (``TrainedModel`` is the same class).
 
     ``model.sample(conditions, n, sampler=..., steps=...)`` then draws fields in physical
     units; ``model.metadata`` holds what was recorded at training time.
     """
-    from scorepde.training.checkpoint import load_trained_model
+    from scorepde.training.conditional import load_trained_model
 
     folder = pretrained_path(name)
     model = load_trained_model(folder, map_location=map_location)

@@ -46,7 +46,7 @@ from tqdm.auto import tqdm
 
 from scorepde.diffusion.processes import NoiseProcess
 from scorepde.sampling.noise import PerSampleNoise
-from scorepde.sampling.samplers import ScoreFn, sample_in_batches, times_like
+from scorepde.sampling.samplers import Condition, ScoreFn, sample_in_batches, times_like
 
 
 def langevin_ladder(process: NoiseProcess, levels: int) -> tuple[Tensor, Tensor]:
@@ -73,7 +73,7 @@ def sample_annealed_langevin(
     score_fn: ScoreFn,
     process: NoiseProcess,
     shape: tuple[int, ...],
-    cond: Tensor | None,
+    cond: Condition,
     *,
     n: int,
     levels: int = 10,
@@ -90,11 +90,12 @@ def sample_annealed_langevin(
     """Annealed Langevin dynamics over a geometric noise ladder; see the module docstring.
 
     Args:
-        score_fn: ``(x (B, *shape), t (B,), cond (B, k) | None) -> (B, *shape)``, the score in
-            the process's own variable ``x_t`` (a ``ScoreModel``).
+        score_fn: ``(x (B, *shape), t (B,), cond) -> (B, *shape)``, the score in the
+            process's own variable ``x_t`` (a ``ScoreModel``); ``cond`` is the batch's rows.
         process: the noise process the score belongs to (VE or VP).
         shape: one sample's shape, e.g. ``(1, d)`` or ``(C, N)``.
-        cond: ``(n, k)``, ``(k,)``/``(1, k)`` (shared by all samples) or None.
+        cond: a ``Conditioning`` or a tensor ``(n, k)``, with ``n`` rows or one row shared by
+            all samples (a tensor may be ``(k,)``), or None.
         n: number of samples.
         levels: number of noise levels ``L >= 2``.
         steps_per_level: Langevin steps ``T`` at each level.
@@ -128,11 +129,11 @@ def sample_annealed_langevin(
     start_std = process.prior_std() / float(means[0])
     r_last = float(ratios[-1])
 
-    def rescaled_score(x_hat: Tensor, level: int, cond_batch: Tensor | None) -> Tensor:
+    def rescaled_score(x_hat: Tensor, level: int, cond_batch: Condition) -> Tensor:
         m = float(means[level])
         return m * score_fn(m * x_hat, times_like(times[level], x_hat), cond_batch)
 
-    def run(noise: PerSampleNoise, cond_batch: Tensor | None) -> Tensor:
+    def run(noise: PerSampleNoise, cond_batch: Condition) -> Tensor:
         x_hat = start_std * noise.normal(shape, device=device, dtype=dtype)
         ladder = range(levels)
         for level in tqdm(ladder, desc="langevin", leave=False) if progress else ladder:

@@ -5,11 +5,14 @@ All samplers share one signature style::
     sampler(score_fn, process, shape, cond, *, n, steps, seed, batch_size, device, dtype, progress)
         -> samples (n, *shape)
 
-* ``score_fn(x (B, *shape), t (B,), cond (B, k) | None) -> (B, *shape)`` approximates
+* ``score_fn(x (B, *shape), t (B,), cond) -> (B, *shape)`` approximates
   ``grad_x log p_t(x | cond)``; a ``ScoreModel`` is one. It is called under ``torch.no_grad``;
   put a network in ``eval()`` mode yourself.
-* ``cond`` is ``(n, k)`` (one row per sample), ``(k,)`` or ``(1, k)`` (the same conditions for
-  all ``n``), or ``None``.
+* ``cond`` is a :class:`~scorepde.conditioning.Conditioning` (vector, fields and/or labels) or
+  a plain tensor ``(n, k)``, with one row per sample or one row shared by all ``n`` samples
+  (a tensor may also be ``(k,)``), or ``None``. The score function receives the rows of its
+  batch in the same kind: a ``(B, k)`` tensor or a ``Conditioning`` of ``B`` rows. Float parts
+  are cast to the sampler's ``dtype``; labels stay int64.
 * Sample ``i`` draws its prior noise and all its step noise from its own stream
   (``PerSampleNoise(seed, [i])``), so the result does not depend on ``batch_size``.
 
@@ -45,11 +48,14 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from scorepde.conditioning import Conditioning
 from scorepde.diffusion.processes import NoiseProcess
 from scorepde.sampling.noise import PerSampleNoise
 from scorepde.tensor_utils import append_dims
 
-ScoreFn = Callable[[Tensor, Tensor, Tensor | None], Tensor]
+#: What a sampler accepts as conditioning: a ``Conditioning``, a ``(n, k)``/``(k,)`` tensor or None.
+Condition = Conditioning | Tensor | None
+ScoreFn = Callable[[Tensor, Tensor, Condition], Tensor]
 TimeGrid = Literal["uniform", "edm", "logsnr"]
 TIME_GRIDS: tuple[str, ...] = ("uniform", "edm", "logsnr")
 
@@ -66,7 +72,7 @@ class CountingScoreFn:
         self.calls = 0
         self.evaluations = 0
 
-    def __call__(self, x: Tensor, t: Tensor, cond: Tensor | None) -> Tensor:
+    def __call__(self, x: Tensor, t: Tensor, cond: Condition) -> Tensor:
         self.calls += 1
         self.evaluations += x.shape[0]
         return self.score_fn(x, t, cond)
@@ -121,7 +127,7 @@ def sample_euler_maruyama(
     score_fn: ScoreFn,
     process: NoiseProcess,
     shape: tuple[int, ...],
-    cond: Tensor | None,
+    cond: Condition,
     *,
     n: int,
     steps: int = 500,
@@ -138,7 +144,7 @@ def sample_euler_maruyama(
     """
     grid = time_grid(process, steps, "uniform")
 
-    def run(noise: PerSampleNoise, cond_batch: Tensor | None) -> Tensor:
+    def run(noise: PerSampleNoise, cond_batch: Condition) -> Tensor:
         x = process.prior_std() * noise.normal(shape, device=device, dtype=dtype)
         for i in _steps(steps, progress):
             x = _euler_maruyama_step(score_fn, process, x, grid[i], grid[i + 1], cond_batch, noise)
@@ -151,7 +157,7 @@ def sample_predictor_corrector(
     score_fn: ScoreFn,
     process: NoiseProcess,
     shape: tuple[int, ...],
-    cond: Tensor | None,
+    cond: Condition,
     *,
     n: int,
     steps: int = 500,
@@ -190,7 +196,7 @@ def sample_predictor_corrector(
         raise ValueError(f"unknown step_rule {step_rule!r}; allowed: 'sigma', 'batch_norm'")
     grid = time_grid(process, steps, "uniform")
 
-    def run(noise: PerSampleNoise, cond_batch: Tensor | None) -> Tensor:
+    def run(noise: PerSampleNoise, cond_batch: Condition) -> Tensor:
         x = process.prior_std() * noise.normal(shape, device=device, dtype=dtype)
         for i in _steps(steps, progress):
             t = times_like(grid[i], x)
@@ -214,7 +220,7 @@ def sample_probability_flow_heun(
     score_fn: ScoreFn,
     process: NoiseProcess,
     shape: tuple[int, ...],
-    cond: Tensor | None,
+    cond: Condition,
     *,
     n: int,
     steps: int = 100,
@@ -260,7 +266,7 @@ def sample_probability_flow_heun(
     ratios = process.noise_ratio(grid)
     gamma = min(s_churn / steps, math.sqrt(2.0) - 1.0)
 
-    def velocity(x: Tensor, t: Tensor, cond_batch: Tensor | None) -> Tensor:
+    def velocity(x: Tensor, t: Tensor, cond_batch: Condition) -> Tensor:
         g2 = append_dims(process.diffusion(t) ** 2, x.ndim)
         return process.drift(x, t) - 0.5 * g2 * score_fn(x, t, cond_batch)
 
@@ -278,7 +284,7 @@ def sample_probability_flow_heun(
         extra = float(m_hat * torch.sqrt(raised**2 - ratio**2)) * s_noise
         return float(m_hat / m_now) * x + extra * z, t_hat
 
-    def run(noise: PerSampleNoise, cond_batch: Tensor | None) -> Tensor:
+    def run(noise: PerSampleNoise, cond_batch: Condition) -> Tensor:
         x = process.prior_std() * noise.normal(shape, device=device, dtype=dtype)
         for i in _steps(steps, progress):
             x, t_now = churn(x, i, noise)
@@ -299,7 +305,7 @@ def sample_probability_flow_dpm2m(
     score_fn: ScoreFn,
     process: NoiseProcess,
     shape: tuple[int, ...],
-    cond: Tensor | None,
+    cond: Condition,
     *,
     n: int,
     steps: int = 19,
@@ -339,7 +345,7 @@ def sample_probability_flow_dpm2m(
     std = process.std(grid)
     log_snr = torch.log(mean / std)  # lambda_t, increasing along the grid
 
-    def run(noise: PerSampleNoise, cond_batch: Tensor | None) -> Tensor:
+    def run(noise: PerSampleNoise, cond_batch: Condition) -> Tensor:
         x = process.prior_std() * noise.normal(shape, device=device, dtype=dtype)
         previous: Tensor | None = None
         for i in _steps(steps, progress):
@@ -371,7 +377,7 @@ def _euler_maruyama_step(
     x: Tensor,
     t_now: Tensor,
     t_next: Tensor,
-    cond: Tensor | None,
+    cond: Condition,
     noise: PerSampleNoise,
 ) -> Tensor:
     """One reverse-SDE step from ``t_now`` down to ``t_next`` (drift at ``t_now``)."""
@@ -384,7 +390,7 @@ def _euler_maruyama_step(
 
 
 def _tweedie(
-    score_fn: ScoreFn, process: NoiseProcess, x: Tensor, t_end: Tensor, cond: Tensor | None
+    score_fn: ScoreFn, process: NoiseProcess, x: Tensor, t_end: Tensor, cond: Condition
 ) -> Tensor:
     """Denoise at ``t_end``: ``E[x0 | x_t] = (x + sigma_t^2 s) / m_t``."""
     t = times_like(t_end, x)
@@ -399,10 +405,18 @@ def _steps(steps: int, progress: bool) -> Iterator[int]:
 
 
 def _expand_cond(
-    cond: Tensor | None, n: int, device: torch.device | str | None, dtype: torch.dtype
-) -> Tensor | None:
+    cond: Condition, n: int, device: torch.device | str | None, dtype: torch.dtype
+) -> Condition:
+    """``cond`` with ``n`` rows on ``device`` (float parts in ``dtype``, labels int64)."""
     if cond is None:
         return None
+    if isinstance(cond, Conditioning):
+        if cond.batch_size not in (1, n):
+            raise ValueError(
+                f"cond is a Conditioning of {cond.batch_size} rows; expected n = {n} rows or "
+                "1 row shared by all samples"
+            )
+        return cond.to(device, dtype).expand(n)
     cond = torch.as_tensor(cond).to(device=device, dtype=dtype)
     if cond.ndim == 1:
         cond = cond[None]
@@ -414,9 +428,9 @@ def _expand_cond(
 
 
 def sample_in_batches(
-    run: Callable[[PerSampleNoise, Tensor | None], Tensor],
+    run: Callable[[PerSampleNoise, Condition], Tensor],
     n: int,
-    cond: Tensor | None,
+    cond: Condition,
     seed: int,
     batch_size: int | None,
     device: torch.device | str | None,
@@ -425,8 +439,9 @@ def sample_in_batches(
     """Run ``run(noise, cond_batch) -> (B, *shape)`` over samples ``0..n-1`` in batches.
 
     Sample ``i`` draws all its noise from its own stream ``PerSampleNoise(seed, [i, ...])``,
-    so the result does not depend on ``batch_size`` (None: one batch). ``cond``: ``(n, k)``,
-    ``(k,)``/``(1, k)`` (shared) or None. Returns ``(n, *shape)``.
+    so the result does not depend on ``batch_size`` (None: one batch). ``cond``: a
+    ``Conditioning`` or a tensor with ``n`` rows or one shared row (a tensor may be ``(k,)``), or
+    None; ``run`` gets rows ``start:stop`` of it. Returns ``(n, *shape)``.
     """
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")

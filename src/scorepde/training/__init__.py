@@ -2,21 +2,23 @@
 
 ``TrainConfig`` + ``ModelConfig`` -> ``build_score_model`` -> ``Trainer(...).fit(...)`` ->
 checkpoints in ``run_dir/checkpoints`` -> ``load_trained_model(run_dir)`` ->
-``TrainedModel.sample(conditions, n)`` in physical units. See ``docs/training.md``.
+``ConditionalModel.sample(conditions, n)`` in physical units (``TrainedModel`` is the same
+class). See ``docs/training.md``.
 """
 
 from __future__ import annotations
 
+from scorepde.sampling.registry import SAMPLERS
 from scorepde.training.checkpoint import (
     CheckpointError,
     latest_checkpoint,
     load_checkpoint,
-    load_trained_model,
     save_trained_model,
 )
+from scorepde.training.conditional import ConditionalModel, TrainedModel, load_trained_model
 from scorepde.training.config import TrainConfig
 from scorepde.training.ema import EMA
-from scorepde.training.model import SAMPLERS, ModelConfig, TrainedModel, build_score_model
+from scorepde.training.model_config import ModelConfig, build_score_model
 from scorepde.training.schedule import build_cosine_scheduler, cosine_learning_rate
 from scorepde.training.sources import (
     BatchSource,
@@ -26,14 +28,17 @@ from scorepde.training.sources import (
     epoch_layout,
 )
 from scorepde.training.trainer import Trainer, TrainingResult, read_history
+from scorepde.training.transforms import Standardiser
 
 __all__ = [
     "EMA",
     "SAMPLERS",
     "BatchSource",
     "CheckpointError",
+    "ConditionalModel",
     "GroupedSource",
     "ModelConfig",
+    "Standardiser",
     "StreamingSource",
     "TensorSource",
     "TrainConfig",

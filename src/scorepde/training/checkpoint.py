@@ -10,7 +10,10 @@ Checkpoint layout (one folder per checkpoint, written to a temporary folder then
         config.yaml          format, epoch, model (ModelConfig), train (TrainConfig), metadata
                              (problem, channel/condition names, condition encoder, sample shape),
                              provenance, files
-        normaliser.json      FieldNormaliser or ConditionalNormaliser (when given one)
+        normaliser.json      FieldNormaliser or ConditionalNormaliser (when given one), with the
+                             normaliser.safetensors it may write beside it
+        transforms.safetensors  the numpy arrays of the metadata (e.g. an inverse model's
+                             standardisers), when there are any; the YAML holds {"$array": key}
         trainer_state.pt     optimiser, scheduler, epoch, step, RNG states, EMA counter, history
 
 Exported model layout (``save_trained_model``)::
@@ -18,11 +21,20 @@ Exported model layout (``save_trained_model``)::
     model_dir/
       model.safetensors      EMA weights
       model.yaml             format, model (ModelConfig), problem, sample_shape, channel and
-                             condition names, condition encoder, metadata, provenance
-      normaliser.json        FieldNormaliser or ConditionalNormaliser
+                             condition names, condition encoder, conditioning and field
+                             specification (when known), metadata, provenance, files
+      normaliser.json        FieldNormaliser or ConditionalNormaliser (+ normaliser.safetensors)
+      transforms.safetensors arrays of the metadata (standardisers, coordinates), if any
 
-:func:`load_trained_model` reads either layout, or a run folder (its latest checkpoint's EMA
-weights).
+Large arrays never go into the YAML: every numpy array found in the metadata (or in the field
+specification) is written to ``transforms.safetensors`` and read back as a numpy array. Folders
+written before this (arrays as YAML lists) still load, with those values as lists.
+
+:func:`read_model` reads either layout, or a run folder (its latest checkpoint's EMA weights),
+into a :class:`LoadedModel` (the parts); ``scorepde.training.conditional.load_trained_model``
+turns that into a :class:`~scorepde.training.conditional.ConditionalModel`. This module builds
+models only from :class:`ModelConfig` and never imports the model class, so it has no import
+cycle with it.
 """
 
 from __future__ import annotations
@@ -46,11 +58,16 @@ from scorepde.fileio import atomic_path, atomic_write_text
 from scorepde.provenance import provenance
 from scorepde.training.config import TrainConfig
 from scorepde.training.ema import EMA
-from scorepde.training.model import ModelConfig, TrainedModel, build_score_model
+from scorepde.training.model_config import ModelConfig, build_score_model
 
 CHECKPOINT_FORMAT = "scorepde.checkpoint/1"
 MODEL_FORMAT = "scorepde.model/1"
 _CHECKPOINT_NAME = re.compile(r"^epoch-(\d{6,})$")
+#: File beside config.yaml / model.yaml holding the arrays of the metadata.
+ARRAYS_FILE = "transforms.safetensors"
+#: File a normaliser may write beside normaliser.json (its arrays).
+NORMALISER_ARRAYS_FILE = "normaliser.safetensors"
+_ARRAY_REF = "$array"
 
 
 class CheckpointError(RuntimeError):
@@ -147,12 +164,19 @@ def save_checkpoint(
         if normaliser is not None:
             normaliser.save(tmp / "normaliser.json")
             files.append("normaliser.json")
+            if (tmp / NORMALISER_ARRAYS_FILE).is_file():
+                files.append(NORMALISER_ARRAYS_FILE)
+        arrays: dict[str, np.ndarray] = {}
+        plain_metadata = _plain(split_arrays(metadata or {}, "metadata", arrays))
+        if arrays:
+            save_arrays(tmp / ARRAYS_FILE, arrays)
+            files.append(ARRAYS_FILE)
         record = {
             "format": CHECKPOINT_FORMAT,
             "epoch": int(epoch),
             "model": to_dict(model_config),
             "train": to_dict(train_config),
-            "metadata": _plain(metadata or {}),
+            "metadata": plain_metadata,
             "provenance": provenance(),
             "files": sorted(files),
         }
@@ -235,6 +259,60 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def split_arrays(value: Any, key: str, arrays: dict[str, np.ndarray]) -> Any:
+    """``value`` with every numpy array (numeric or boolean) replaced by ``{"$array": name}``
+    and stored in ``arrays[name]``; ``name`` is the dotted path from ``key``. Objects with a
+    ``to_record()`` (a Standardiser) are recorded through it, so their arrays are split too."""
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        arrays[key] = np.ascontiguousarray(value)
+        return {_ARRAY_REF: key}
+    if hasattr(value, "to_record") and callable(value.to_record):
+        return split_arrays(value.to_record(), key, arrays)
+    if isinstance(value, dict):
+        return {str(k): split_arrays(v, f"{key}.{k}", arrays) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [split_arrays(v, f"{key}.{i}", arrays) for i, v in enumerate(value)]
+    return value
+
+
+def join_arrays(value: Any, arrays: dict[str, np.ndarray], where: Path) -> Any:
+    """Inverse of :func:`split_arrays`: references -> the arrays (a missing one is a
+    :class:`CheckpointError` naming ``where``)."""
+    if isinstance(value, dict):
+        if set(value) == {_ARRAY_REF}:
+            name = value[_ARRAY_REF]
+            if name not in arrays:
+                raise CheckpointError(f"{where}: array {name!r} is not in {ARRAYS_FILE}")
+            return arrays[name]
+        return {k: join_arrays(v, arrays, where) for k, v in value.items()}
+    if isinstance(value, list):
+        return [join_arrays(v, arrays, where) for v in value]
+    return value
+
+
+def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write named numpy arrays to a safetensors file (atomically, dtypes kept)."""
+    from safetensors.numpy import save_file
+
+    with atomic_path(path, suffix=".safetensors") as tmp:
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp))
+        _fsync(tmp)
+
+
+def load_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Read the arrays written by :func:`save_arrays` ({} when the file does not exist)."""
+    from safetensors.numpy import load_file
+
+    if not path.is_file():
+        return {}
+    try:
+        return dict(load_file(str(path)))
+    except Exception as error:
+        raise CheckpointError(
+            f"{path}: corrupt or unreadable safetensors file ({error})"
+        ) from error
+
+
 # ---------------------------------------------------------------------------- loading
 
 
@@ -281,7 +359,13 @@ def load_checkpoint(
         epoch=int(record.get("epoch", state.get("epoch", 0))),
         model_config=model_config,
         train_config=train_config,
-        metadata=dict(record.get("metadata") or {}),
+        metadata=dict(
+            join_arrays(
+                record.get("metadata") or {},
+                load_arrays(folder / ARRAYS_FILE),
+                folder / "config.yaml",
+            )
+        ),
         model_state=model_state,
         ema_state=ema_state,
         trainer_state=state,
@@ -341,13 +425,17 @@ def save_trained_model(
     condition_names: list[str] | None = None,
     metadata: dict[str, Any] | None = None,
     ema: EMA | None = None,
+    conditioning_spec: Any = None,
+    field_spec: Any = None,
 ) -> Path:
-    """Export a model folder (``model.safetensors``, ``model.yaml``, ``normaliser.json``).
+    """Export a model folder (``model.safetensors``, ``model.yaml``, ``normaliser.json``, and
+    ``transforms.safetensors`` when the metadata holds arrays).
 
     The weights written are ``ema``'s averages when ``ema`` is given, else ``score_model``'s
     own (pass a model that already holds EMA weights, e.g. ``Trainer.averaged_model()``).
     sample_shape: one sample's shape, e.g. ``(C, N)``; defaults to ``metadata["sample_shape"]``
-    or the normaliser's ``(C, N)``. Returns the folder.
+    or the normaliser's ``(C, N)``. conditioning_spec / field_spec: a ``ConditioningSpec`` /
+    ``FieldSpec`` (or their ``to_dict()``), recorded when given. Returns the folder.
     """
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
@@ -371,12 +459,18 @@ def save_trained_model(
     for key in ("sample_shape", "channel_names", "condition_names", "condition_encoder", "problem"):
         metadata.pop(key, None)
     state = ema_state_dict(score_model, ema) if ema is not None else score_model.state_dict()
+    files = ["model.safetensors", "model.yaml"]
     with atomic_path(folder / "model.safetensors", suffix=".safetensors") as tmp:
         _save_weights(tmp, state)
+    for stale in ("normaliser.json", NORMALISER_ARRAYS_FILE, ARRAYS_FILE):
+        if (folder / stale).exists():  # left by an earlier export into this folder
+            (folder / stale).unlink()
     if normaliser is not None:
         normaliser.save(folder / "normaliser.json")
-    elif (folder / "normaliser.json").exists():
-        (folder / "normaliser.json").unlink()
+        files.append("normaliser.json")
+        if (folder / NORMALISER_ARRAYS_FILE).is_file():
+            files.append(NORMALISER_ARRAYS_FILE)
+    arrays: dict[str, np.ndarray] = {}
     record = {
         "format": MODEL_FORMAT,
         "model": to_dict(model_config),
@@ -386,36 +480,89 @@ def save_trained_model(
         "condition_names": list(condition_names),
         "condition_encoder": condition_encoder.to_dict() if condition_encoder is not None else None,
         "has_normaliser": normaliser is not None,
-        "metadata": _plain(metadata),
-        "provenance": provenance(),
     }
+    if conditioning_spec is not None:
+        record["conditioning_spec"] = _plain(conditioning_spec)
+    if field_spec is not None:
+        record["field_spec"] = split_arrays(_field_spec_record(field_spec), "field_spec", arrays)
+    record["metadata"] = _plain(split_arrays(metadata, "metadata", arrays))
+    record["provenance"] = provenance()
+    if arrays:
+        save_arrays(folder / ARRAYS_FILE, arrays)
+        files.append(ARRAYS_FILE)
+    record["files"] = sorted(files)
     _write_yaml(folder / "model.yaml", record)
     return folder
 
 
-def load_trained_model(
-    path: str | Path, *, map_location: str | torch.device = "cpu"
-) -> TrainedModel:
-    """Load a :class:`TrainedModel` (EMA weights, eval mode) from an exported model folder, a
-    checkpoint folder, or a run folder (its latest checkpoint)."""
+def _field_spec_record(field_spec: Any) -> dict[str, Any]:
+    """A FieldSpec's dict with its coordinates as arrays (so they go to safetensors)."""
+    record = dict(field_spec if isinstance(field_spec, dict) else field_spec.to_dict())
+    if "coordinates" in record:
+        record["coordinates"] = [
+            np.asarray(axis, dtype=np.float64) for axis in record["coordinates"]
+        ]
+    return record
+
+
+@dataclass
+class LoadedModel:
+    """The parts of an exported model, checkpoint or run folder (see :func:`read_model`).
+
+    ``score_model`` holds the EMA weights (exported folders hold only those). ``metadata``
+    has its arrays back as numpy arrays, plus ``provenance`` (exported) or ``checkpoint`` and
+    ``epoch`` (checkpoint). ``conditioning_spec`` / ``field_spec``: the recorded dicts or None.
+    """
+
+    folder: Path
+    score_model: nn.Module
+    model_config: ModelConfig
+    normaliser: Normaliser | None
+    condition_encoder: ConditionEncoder | None
+    problem_name: str | None
+    sample_shape: tuple[int, ...]
+    channel_names: list[str] | None
+    condition_names: list[str] | None
+    metadata: dict[str, Any]
+    conditioning_spec: dict[str, Any] | None = None
+    field_spec: dict[str, Any] | None = None
+
+
+def read_model(path: str | Path, *, map_location: str | torch.device = "cpu") -> LoadedModel:
+    """Read an exported model folder (``model.yaml``), a checkpoint folder (``config.yaml``)
+    or a run folder (its latest checkpoint) into a :class:`LoadedModel`."""
     folder = Path(path)
     if (folder / "model.yaml").is_file():
-        return _load_exported(folder, map_location)
+        return _read_exported(folder, map_location)
     if (folder / "config.yaml").is_file():
-        return _load_from_checkpoint(folder, map_location)
+        return _read_checkpoint(folder, map_location)
     if (folder / "checkpoints").is_dir():
         latest = latest_checkpoint(folder)
         if latest is None:
             raise CheckpointError(f"run folder {folder} has no checkpoint yet")
-        return _load_from_checkpoint(latest, map_location)
+        return _read_checkpoint(latest, map_location)
     raise CheckpointError(
         f"{folder} is not a model folder (model.yaml), a checkpoint folder (config.yaml) or a "
         "run folder (checkpoints/)"
     )
 
 
-def _load_exported(folder: Path, map_location: str | torch.device) -> TrainedModel:
+def __getattr__(name: str) -> Any:
+    """``load_trained_model`` moved to ``scorepde.training.conditional`` (it returns the
+    model class, which this module does not import); this keeps the old import working until
+    its callers import it from there."""
+    if name == "load_trained_model":
+        from scorepde.training.conditional import load_trained_model
+
+        return load_trained_model
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _read_exported(folder: Path, map_location: str | torch.device) -> LoadedModel:
     record = _read_yaml(folder / "model.yaml", MODEL_FORMAT)
+    for name in record.get("files", []):  # folders written before the list existed: no check
+        if not (folder / name).is_file():
+            raise CheckpointError(f"model folder {folder} is missing {name}")
     try:
         model_config = from_dict(ModelConfig, record["model"], where=f"{folder}/model.yaml:model")
     except (KeyError, ConfigError, ValueError) as error:
@@ -423,22 +570,28 @@ def _load_exported(folder: Path, map_location: str | torch.device) -> TrainedMod
     normaliser = _load_normaliser(folder / "normaliser.json")
     if record.get("has_normaliser") and normaliser is None:
         raise CheckpointError(f"model folder {folder} is missing normaliser.json")
+    arrays = load_arrays(folder / ARRAYS_FILE)
+    where = folder / "model.yaml"
     encoder_dict = record.get("condition_encoder")
     model = _build_with_weights(model_config, folder / "model.safetensors", map_location)
-    return TrainedModel(
-        model,
-        model_config,
+    metadata = join_arrays(record.get("metadata") or {}, arrays, where)
+    return LoadedModel(
+        folder=folder,
+        score_model=model,
+        model_config=model_config,
         normaliser=normaliser,
         condition_encoder=ConditionEncoder.from_dict(encoder_dict) if encoder_dict else None,
         problem_name=record.get("problem"),
         sample_shape=tuple(record["sample_shape"]),
         channel_names=record.get("channel_names"),
         condition_names=record.get("condition_names"),
-        metadata={**(record.get("metadata") or {}), "provenance": record.get("provenance")},
+        metadata={**metadata, "provenance": record.get("provenance")},
+        conditioning_spec=record.get("conditioning_spec"),
+        field_spec=join_arrays(record.get("field_spec"), arrays, where),
     )
 
 
-def _load_from_checkpoint(folder: Path, map_location: str | torch.device) -> TrainedModel:
+def _read_checkpoint(folder: Path, map_location: str | torch.device) -> LoadedModel:
     loaded = load_checkpoint(folder, map_location=map_location, trainer_state=False)
     metadata = dict(loaded.metadata)
     model = build_score_model(loaded.model_config).to(map_location)
@@ -455,9 +608,12 @@ def _load_from_checkpoint(folder: Path, map_location: str | torch.device) -> Tra
         sample_shape = normaliser.field_shape
     if sample_shape is None:
         raise CheckpointError(f"{folder / 'config.yaml'}: metadata has no sample_shape")
-    return TrainedModel(
-        model,
-        loaded.model_config,
+    conditioning_spec = metadata.pop("conditioning_spec", None)
+    field_spec = metadata.pop("field_spec", None)
+    return LoadedModel(
+        folder=folder,
+        score_model=model,
+        model_config=loaded.model_config,
         normaliser=normaliser,
         condition_encoder=ConditionEncoder.from_dict(encoder_dict) if encoder_dict else None,
         problem_name=metadata.pop("problem", None),
@@ -467,6 +623,8 @@ def _load_from_checkpoint(folder: Path, map_location: str | torch.device) -> Tra
         condition_names=metadata.pop("condition_names", None)
         or (list(encoder_dict["names"]) if encoder_dict else None),
         metadata={**metadata, "checkpoint": str(folder), "epoch": loaded.epoch},
+        conditioning_spec=conditioning_spec,
+        field_spec=field_spec,
     )
 
 
