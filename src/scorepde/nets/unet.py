@@ -45,13 +45,14 @@ Choices:
   default scale and zero bias (small, not zero, so gradients reach every parameter at once).
 * Group norm with ``gcd(norm_groups, channels)`` groups.
 
-Presets (parameters for 2 channels, 2 vector conditions, 32 x 32 fields, ``dims=2``):
+Presets (trainable parameters for 2 channels, 2 vector conditions, 32 x 32 fields, ``dims=2``):
 
-* CPU (the constructor defaults): ``base_channels=32, channel_mults=(1, 2, 2),
-  num_res_blocks=1, attention=False, time_embedding_dim=64`` (E = 128): **847,490**
-  parameters.
+* CPU (the constructor defaults): ``base_channels=16, channel_mults=(1, 2, 4),
+  num_res_blocks=1, attention=False, time_embedding_dim=64`` (E = 64): **653,410**
+  parameters, 0.54 GFLOP per sample for forward + backward at 32 x 32.
 * GPU: ``base_channels=128, channel_mults=(1, 2, 2, 2), num_res_blocks=2, attention=True,
-  attention_heads=4, dropout=0.1`` (E = 512): **35,726,338** parameters.
+  attention_heads=4, dropout=0.1, time_embedding_dim=128`` (E = 512): **38,305,282**
+  parameters.
 
 ``tests/test_nets_unet.py`` checks both counts.
 """
@@ -380,12 +381,7 @@ class UNet(nn.Module):
                     f"levels the grid is halved {len(self.channel_mults) - 1} times, so every "
                     f"axis needs at least {self.multiple} points (use fewer channel_mults)"
                 )
-            extra = -n % self.multiple
-            if self.grid_padding == "reflect" and extra - extra // 2 >= n:
-                raise ValueError(
-                    f"UNet: grid axis {axis} of {n} points is too short for reflect padding "
-                    f"by {extra - extra // 2}; use grid_padding='replicate'"
-                )
+            extra = -n % self.multiple  # < n, so reflect padding is always possible
             amounts = [extra // 2, extra - extra // 2, *amounts]
         return amounts
 
