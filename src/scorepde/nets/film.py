@@ -30,6 +30,10 @@ Choices:
 * ``gamma = 1 + delta`` with the FiLM head's last layer initialised at 0.1x its default scale,
   so at initialisation FiLM is close to the identity but already depends on the conditions.
 
+Conditioning beyond the vector (off by default; see ``FiLMConvNet``): integer labels are
+embedded and concatenated to the FiLM MLP's input; field conditions are extra input channels of
+the first convolution.
+
 With the defaults and ``cond_dim=4`` the network has 1,041,666 trainable parameters (the seed
 reports ~1.1 M); see ``count_parameters`` in ``registry.py``.
 """
