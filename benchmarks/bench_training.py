@@ -12,8 +12,9 @@ Prints Markdown tables (record them in docs/benchmarks.md, section "Training thr
 3. Throughput: ``Trainer.fit`` (``scorepde.training``, so EMA, clipping, the cosine schedule,
    the device-resident data and the per-epoch host reads are all included) on random data of
    the battery shape (C = 2, N = 100, k = 3; time does not depend on the values) for the seed
-   recipe's FiLM net (``battery-seed``) and the CPU recipe's MLP (``battery-quick``) at
-   several global batch sizes. One "epoch" is ``--steps`` optimiser steps; the first epoch is
+   recipe's FiLM net (``battery-seed``) and the CPU recipe's MLP (``battery-quick``), and for
+   the U-Net's CPU preset on 2 x 32 x 32 fields (``"U-Net CPU"``, k = 3), at several global
+   batch sizes. One "epoch" is ``--steps`` optimiser steps; the first epoch is
    a warm-up (compilation, allocator, caches) and is not timed; epochs run until
    ``--seconds`` of timed epochs (at least 2). samples/s = epoch samples / median epoch time.
    Achieved FLOP/s = FLOPs per sample x samples/s; "of peak" divides by (1).
@@ -59,14 +60,19 @@ from scorepde.training import ModelConfig, TrainConfig, Trainer, build_score_mod
 from scorepde.training.config import COMPILE_BACKEND_MODES, resolve_num_threads
 
 SHAPE = (2, 100)  # battery: channels (c, phi), N = 100 grid points
+UNET_SHAPE = (2, 32, 32)  # a 2-D field of 2 channels for the U-Net's CPU preset
 COND_DIM = 3  # (U0, l, F_right)
 #: The battery-quick recipe's training set: 400 conditions x 25 draws, 10 % held out.
 QUICK_TRAIN_FIELDS = 9000
 QUICK_BATCH = 256
 #: Default global batch sizes per model and device kind.
 BATCH_SIZES = {
-    "cpu": {"seed FiLM": (32, 128), "quick MLP": (64, 256, 1024)},
-    "cuda": {"seed FiLM": (256, 1024, 4096), "quick MLP": (256, 1024, 4096, 16384)},
+    "cpu": {"seed FiLM": (32, 128), "quick MLP": (64, 256, 1024), "U-Net CPU": (64,)},
+    "cuda": {
+        "seed FiLM": (256, 1024, 4096),
+        "quick MLP": (256, 1024, 4096, 16384),
+        "U-Net CPU": (256, 1024),
+    },
 }
 
 
@@ -163,6 +169,8 @@ def recipe_models(tiny: bool) -> dict[str, tuple[ModelConfig, Shape]]:
         recipe = complete_recipe(load_recipe(recipe_name))
         problem = problem_from_config(recipe.data.train)
         models[name] = (recipe.model, tuple(model_sample_shape(recipe, problem)))
+    unet = BackboneConfig("unet", {"dims": 2, "cond_dim": COND_DIM})  # the CPU preset
+    models["U-Net CPU"] = (ModelConfig(backbone=unet), UNET_SHAPE)
     return models
 
 

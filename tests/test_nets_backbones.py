@@ -82,13 +82,13 @@ def test_mlp_accepts_vectors_in_either_layout(shape: tuple[int, ...]) -> None:
 
 
 def test_registry_builds_and_reports_errors() -> None:
-    assert set(BACKBONES) == {"film", "mlp"}
+    assert set(BACKBONES) == {"film", "mlp", "unet"}
     config = BackboneConfig("film", dict(SMALL_FILM))
     assert from_dict(BackboneConfig, to_dict(config)) == config
     assert isinstance(build_backbone(config), FiLMConvNet)
     assert isinstance(build_backbone({"name": "mlp", "options": {"data_dim": 4}}), MLPScoreNet)
-    with pytest.raises(ConfigError, match="unknown backbone 'unet'"):
-        build_backbone(BackboneConfig("unet"))
+    with pytest.raises(ConfigError, match="unknown backbone 'transformer'"):
+        build_backbone(BackboneConfig("transformer"))
     with pytest.raises(ConfigError, match=r"unknown option\(s\) \['chanels'\]"):
         build_backbone(BackboneConfig("film", {"chanels": 8}))
     with pytest.raises(ConfigError, match="data_dim"):

@@ -8,8 +8,10 @@ from scorepde.nets.registry import (
     BackboneConfig,
     backbone_options,
     build_backbone,
+    complete_backbone,
     count_parameters,
 )
+from scorepde.nets.unet import UNet
 
 __all__ = [
     "BACKBONES",
@@ -18,7 +20,9 @@ __all__ = [
     "GaussianFourierFeatures",
     "MLPScoreNet",
     "SinusoidalEmbedding",
+    "UNet",
     "backbone_options",
     "build_backbone",
+    "complete_backbone",
     "count_parameters",
 ]

@@ -30,22 +30,37 @@ Choices:
 * ``gamma = 1 + delta`` with the FiLM head's last layer initialised at 0.1x its default scale,
   so at initialisation FiLM is close to the identity but already depends on the conditions.
 
+Conditioning beyond the vector (off by default; see ``FiLMConvNet``): integer labels are
+embedded and concatenated to the FiLM MLP's input; field conditions are extra input channels of
+the first convolution.
+
 With the defaults and ``cond_dim=4`` the network has 1,041,666 trainable parameters (the seed
 reports ~1.1 M); see ``count_parameters`` in ``registry.py``.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
+from scorepde.conditioning import Conditioning, ConditioningSpec
 from scorepde.nets.embeddings import build_time_embedding
+from scorepde.nets.inputs import ConditioningInputs, read_conditioning, resample_to_grid
 
 
 class FiLMConvNet(nn.Module):
     """1-D conv noise predictor.
 
-    ``forward(x (B, C_in, N), noise_label (B,), cond (B, k) | None) -> (B, C_out, N)``.
+    ``forward(x (B, C_in, N), noise_label (B,), cond) -> (B, C_out, N)`` with ``cond`` a
+    :class:`~scorepde.conditioning.Conditioning`, a ``(B, k)`` tensor (vector conditions) or
+    ``None``.
+
+    Conditioning: vector conditions ``(B, k)`` and an embedding of the labels
+    (``nn.Embedding(n_labels, label_embedding_dim)``) are concatenated to the time embedding at
+    the FiLM MLP's input; field conditions ``(B, Cy, N')`` are concatenated to ``x`` as input
+    channels (linearly interpolated to ``x``'s grid when ``N' != N``, end points matched).
 
     Args:
         in_channels, out_channels: field channels (2 for the battery's ``c`` and ``phi``).
@@ -59,6 +74,13 @@ class FiLMConvNet(nn.Module):
         time_embedding: ``"fourier"`` or ``"sinusoidal"``.
         padding_mode: ``"reflect"``, ``"zeros"``, ``"replicate"`` or ``"circular"``.
         residual: identity skips around blocks 2..blocks.
+        n_labels: number of integer labels (0: no labels).
+        cond_channels: channels ``Cy`` of the field conditions (0: none).
+        label_embedding_dim: size of the label embedding (used only when ``n_labels > 0``).
+
+    The options after ``residual`` are off by default, and the modules they need are created
+    only when used and after all the others, so a model built without them has the parameter
+    names and the initial values (same seed) of the original network.
     """
 
     def __init__(
@@ -75,6 +97,9 @@ class FiLMConvNet(nn.Module):
         time_embedding: str = "fourier",
         padding_mode: str = "reflect",
         residual: bool = True,
+        n_labels: int = 0,
+        cond_channels: int = 0,
+        label_embedding_dim: int = 16,
     ) -> None:
         super().__init__()
         if kernel_size < 1 or kernel_size % 2 == 0:
@@ -85,6 +110,12 @@ class FiLMConvNet(nn.Module):
             raise ValueError(
                 f"FiLMConvNet: need blocks >= 1, channels >= 1, cond_dim >= 0; got "
                 f"blocks={blocks}, channels={channels}, cond_dim={cond_dim}"
+            )
+        if n_labels < 0 or cond_channels < 0 or label_embedding_dim < 1:
+            raise ValueError(
+                f"FiLMConvNet: need n_labels >= 0, cond_channels >= 0, label_embedding_dim >= 1; "
+                f"got n_labels={n_labels}, cond_channels={cond_channels}, "
+                f"label_embedding_dim={label_embedding_dim}"
             )
         allowed_padding = ("zeros", "reflect", "replicate", "circular")
         if padding_mode not in allowed_padding:
@@ -97,6 +128,8 @@ class FiLMConvNet(nn.Module):
         self.channels = channels
         self.blocks = blocks
         self.cond_dim = cond_dim
+        self.n_labels = n_labels
+        self.cond_channels = cond_channels
         self.residual = residual
         self.padding = kernel_size // 2
 
@@ -105,16 +138,17 @@ class FiLMConvNet(nn.Module):
 
         self.convs = nn.ModuleList()
         for b in range(blocks):
-            self.convs.append(conv(in_channels if b == 0 else channels, channels))
+            self.convs.append(conv(in_channels + cond_channels if b == 0 else channels, channels))
             self.convs.append(conv(channels, channels))
         self.output = nn.Conv1d(channels, out_channels, kernel_size=1)
         self.activation = nn.SiLU()
 
+        label_dim = label_embedding_dim if n_labels else 0
         self.time_embedding = build_time_embedding(
             time_embedding, time_embedding_dim, fourier_scale
         )
         self.film = nn.Sequential(
-            nn.Linear(time_embedding_dim + cond_dim, film_hidden),
+            nn.Linear(time_embedding_dim + cond_dim + label_dim, film_hidden),
             nn.SiLU(),
             nn.Linear(film_hidden, film_hidden),
             nn.SiLU(),
@@ -127,29 +161,67 @@ class FiLMConvNet(nn.Module):
         with torch.no_grad():
             head.weight.mul_(0.1)
             head.bias.zero_()
+        if n_labels:  # created last: a model without labels is unchanged
+            self.label_embedding = nn.Embedding(n_labels, label_embedding_dim)
 
-    def film_parameters(self, noise_label: Tensor, cond: Tensor | None) -> tuple[Tensor, Tensor]:
+    @classmethod
+    def options_from_spec(
+        cls, sample_shape: tuple[int, ...], cond: ConditioningSpec
+    ) -> dict[str, Any]:
+        """The size options that follow from one sample's shape ``(C, N)`` and the
+        conditioning: ``in_channels = out_channels = C``, ``cond_dim``, ``n_labels``,
+        ``cond_channels``."""
+        shape = tuple(int(s) for s in sample_shape)
+        if len(shape) != 2:
+            raise ValueError(
+                f"FiLMConvNet is a 1-D network: one sample must have shape (C, N), got {shape}; "
+                "use the 'unet' backbone for other grid ranks"
+            )
+        if cond.field_channels and len(cond.field_shape) != 1:
+            raise ValueError(
+                f"FiLMConvNet: field conditions must be 1-D like the samples, got field_shape "
+                f"{cond.field_shape}"
+            )
+        return {
+            "in_channels": shape[0],
+            "out_channels": shape[0],
+            "cond_dim": cond.vector_dim,
+            "n_labels": cond.n_labels,
+            "cond_channels": cond.field_channels,
+        }
+
+    def _read(self, cond: Conditioning | Tensor | None, batch: int) -> ConditioningInputs:
+        return read_conditioning(
+            cond,
+            owner="FiLMConvNet",
+            batch=batch,
+            vector_dim=self.cond_dim,
+            field_channels=self.cond_channels,
+            field_rank=1,
+            n_labels=self.n_labels,
+        )
+
+    def film_parameters(
+        self, noise_label: Tensor, cond: Conditioning | Tensor | None
+    ) -> tuple[Tensor, Tensor]:
         """``gamma, beta``: each ``(B, blocks, channels)``; ``gamma = 1 + delta``."""
+        return self._film(noise_label, self._read(cond, noise_label.shape[0]))
+
+    def _film(self, noise_label: Tensor, parts: ConditioningInputs) -> tuple[Tensor, Tensor]:
         embedding = self.time_embedding(noise_label)
-        if self.cond_dim:
-            if cond is None:
-                raise ValueError(
-                    f"FiLMConvNet expects cond of shape (B, {self.cond_dim}), got None"
-                )
-            if cond.ndim != 2 or cond.shape != (noise_label.shape[0], self.cond_dim):
-                raise ValueError(
-                    f"FiLMConvNet: cond must have shape ({noise_label.shape[0]}, {self.cond_dim}), "
-                    f"got {tuple(cond.shape)}"
-                )
-            embedding = torch.cat([embedding, cond.to(embedding.dtype)], dim=-1)
-        elif cond is not None and cond.numel() > 0:
-            raise ValueError("FiLMConvNet was built with cond_dim=0 but received conditions")
+        if parts.vector is not None:
+            embedding = torch.cat([embedding, parts.vector.to(embedding.dtype)], dim=-1)
+        if parts.labels is not None:
+            labels = self.label_embedding(parts.labels).to(embedding.dtype)
+            embedding = torch.cat([embedding, labels], dim=-1)
         out = self.film(embedding).view(-1, self.blocks, 2, self.channels)
         return 1.0 + out[:, :, 0], out[:, :, 1]
 
-    def forward(self, x: Tensor, noise_label: Tensor, cond: Tensor | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, noise_label: Tensor, cond: Conditioning | Tensor | None = None
+    ) -> Tensor:
         """Noise prediction ``(B, C_out, N)`` from ``x: (B, C_in, N)``, ``noise_label: (B,)``,
-        ``cond: (B, k) | None``."""
+        ``cond``: a ``Conditioning``, a ``(B, k)`` tensor or ``None``."""
         if x.ndim != 3 or x.shape[1] != self.in_channels:
             raise ValueError(
                 f"FiLMConvNet expects x of shape (B, {self.in_channels}, N), got {tuple(x.shape)}"
@@ -159,8 +231,11 @@ class FiLMConvNet(nn.Module):
                 f"FiLMConvNet: grid of {x.shape[-1]} points is too short for kernel "
                 f"{2 * self.padding + 1}; need more than {self.padding}"
             )
-        gamma, beta = self.film_parameters(noise_label, cond)
+        parts = self._read(cond, x.shape[0])
+        gamma, beta = self._film(noise_label, parts)
         h = x
+        if parts.fields is not None:
+            h = torch.cat([x, resample_to_grid(parts.fields, x.shape[2:]).to(x.dtype)], dim=1)
         for b in range(self.blocks):
             update = self.activation(self.convs[2 * b](h))
             update = self.activation(self.convs[2 * b + 1](update))

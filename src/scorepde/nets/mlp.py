@@ -8,7 +8,10 @@ the input's shape.
 Diagram::
 
     noise_label (B,) -> Fourier features (B, E) --+
-    cond (B, k) ----------------------------------+-> Linear - SiLU - Linear -> e (B, H)
+    cond vector (B, k) ---------------------------+
+    cond fields (B, Cy, *S') flattened (B, F) ----+  (only with cond_field_dim = F > 0)
+    cond labels (B,) -> Embedding (B, L) ---------+  (only with n_labels > 0)
+                                                  +-> concat -> Linear - SiLU - Linear -> e (B, H)
     x (B, d) -> Linear d->H -> h
     repeat depth times:  h <- h + Linear(SiLU(Linear(LN(h) * (1 + gamma(e)) + beta(e))))
     Linear H->d (SiLU before it) -> eps_hat (B, d)
@@ -17,11 +20,14 @@ Diagram::
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from scorepde.conditioning import Conditioning, ConditioningSpec
 from scorepde.nets.embeddings import build_time_embedding
+from scorepde.nets.inputs import read_conditioning
 
 
 class _ResidualBlock(nn.Module):
@@ -51,7 +57,9 @@ class _ResidualBlock(nn.Module):
 class MLPScoreNet(nn.Module):
     """Noise predictor for vectors.
 
-    ``forward(x (B, 1, d) | (B, d), noise_label (B,), cond (B, k) | None) -> x.shape``.
+    ``forward(x (B, 1, d) | (B, d), noise_label (B,), cond) -> x.shape``, with ``cond`` a
+    :class:`~scorepde.conditioning.Conditioning`, a ``(B, k)`` tensor (vector conditions) or
+    ``None``.
 
     Args:
         data_dim: number of components ``d`` of one sample.
@@ -61,6 +69,15 @@ class MLPScoreNet(nn.Module):
         time_embedding_dim: size of the Fourier embedding of the noise label.
         fourier_scale: frequency standard deviation of that embedding.
         time_embedding: ``"fourier"`` or ``"sinusoidal"``.
+        n_labels: number of integer labels (0: none); embedded by
+            ``nn.Embedding(n_labels, label_embedding_dim)``.
+        cond_field_dim: numbers per sample of the field conditions ``Cy * prod(S')``, flattened
+            into the condition vector (0: none).
+        label_embedding_dim: size of the label embedding (used only when ``n_labels > 0``).
+
+    The last three options are off by default, and the modules they need are created only when
+    used and after all the others, so a model built without them is the original network
+    (same parameter names, same initial values for the same seed).
     """
 
     def __init__(
@@ -72,6 +89,9 @@ class MLPScoreNet(nn.Module):
         time_embedding_dim: int = 64,
         fourier_scale: float = 16.0,
         time_embedding: str = "fourier",
+        n_labels: int = 0,
+        cond_field_dim: int = 0,
+        label_embedding_dim: int = 16,
     ) -> None:
         super().__init__()
         if data_dim < 1 or cond_dim < 0 or hidden < 1 or depth < 0:
@@ -79,35 +99,74 @@ class MLPScoreNet(nn.Module):
                 f"MLPScoreNet: need data_dim >= 1, cond_dim >= 0, hidden >= 1, depth >= 0; got "
                 f"data_dim={data_dim}, cond_dim={cond_dim}, hidden={hidden}, depth={depth}"
             )
+        if n_labels < 0 or cond_field_dim < 0 or label_embedding_dim < 1:
+            raise ValueError(
+                f"MLPScoreNet: need n_labels >= 0, cond_field_dim >= 0, label_embedding_dim >= 1;"
+                f" got n_labels={n_labels}, cond_field_dim={cond_field_dim}, "
+                f"label_embedding_dim={label_embedding_dim}"
+            )
         self.data_dim = data_dim
         self.cond_dim = cond_dim
+        self.n_labels = n_labels
+        self.cond_field_dim = cond_field_dim
+        label_dim = label_embedding_dim if n_labels else 0
         self.time_embedding = build_time_embedding(
             time_embedding, time_embedding_dim, fourier_scale
         )
         self.embedding = nn.Sequential(
-            nn.Linear(time_embedding_dim + cond_dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden)
+            nn.Linear(time_embedding_dim + cond_dim + cond_field_dim + label_dim, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, hidden),
         )
         self.input = nn.Linear(data_dim, hidden)
         self.blocks = nn.ModuleList(_ResidualBlock(hidden) for _ in range(depth))
         self.output = nn.Sequential(nn.SiLU(), nn.Linear(hidden, data_dim))
+        if n_labels:  # created last: a model without labels is unchanged
+            self.label_embedding = nn.Embedding(n_labels, label_embedding_dim)
 
-    def forward(self, x: Tensor, noise_label: Tensor, cond: Tensor | None = None) -> Tensor:
+    @classmethod
+    def options_from_spec(
+        cls, sample_shape: tuple[int, ...], cond: ConditioningSpec
+    ) -> dict[str, Any]:
+        """The size options that follow from one sample's shape and the conditioning:
+        ``data_dim = prod(sample_shape)``, ``cond_dim``, ``n_labels``, ``cond_field_dim``."""
+        return {
+            "data_dim": math.prod(int(s) for s in sample_shape),
+            "cond_dim": cond.vector_dim,
+            "n_labels": cond.n_labels,
+            "cond_field_dim": cond.field_channels * math.prod(cond.field_shape)
+            if cond.field_channels
+            else 0,
+        }
+
+    def forward(
+        self, x: Tensor, noise_label: Tensor, cond: Conditioning | Tensor | None = None
+    ) -> Tensor:
         """``x: (B, *shape)`` with ``prod(shape) == data_dim`` -> ``(B, *shape)``."""
         shape = x.shape
         if math.prod(shape[1:]) != self.data_dim:
             raise ValueError(
                 f"MLPScoreNet built for data_dim={self.data_dim} received x of shape {tuple(shape)}"
             )
+        parts = read_conditioning(
+            cond,
+            owner="MLPScoreNet",
+            batch=shape[0],
+            vector_dim=self.cond_dim,
+            field_numel=self.cond_field_dim,
+            field_option="cond_field_dim",
+            n_labels=self.n_labels,
+        )
         features = self.time_embedding(noise_label).to(x.dtype)
-        if self.cond_dim:
-            if cond is None or cond.shape != (shape[0], self.cond_dim):
-                got = None if cond is None else tuple(cond.shape)
-                raise ValueError(
-                    f"MLPScoreNet expects cond of shape ({shape[0]}, {self.cond_dim}), got {got}"
-                )
-            features = torch.cat([features, cond.to(x.dtype)], dim=-1)
-        elif cond is not None and cond.numel() > 0:
-            raise ValueError("MLPScoreNet was built with cond_dim=0 but received conditions")
+        if parts.vector is not None or parts.fields is not None or parts.labels is not None:
+            pieces = [features]
+            if parts.vector is not None:
+                pieces.append(parts.vector.to(x.dtype))
+            if parts.fields is not None:
+                pieces.append(parts.fields.reshape(shape[0], -1).to(x.dtype))
+            if parts.labels is not None:
+                pieces.append(self.label_embedding(parts.labels).to(x.dtype))
+            features = torch.cat(pieces, dim=-1)
         embedding = self.embedding(features)
         h = self.input(x.reshape(shape[0], self.data_dim))
         for block in self.blocks:
