@@ -60,8 +60,8 @@ ALLOWED_EXCEPTIONS: dict[tuple[str, str], str] = {
     # (load_pretrained is imported lazily), so this closes no cycle that runs.
     ("scorepde.provenance", "scorepde"): "reads scorepde.__version__",
     # Deprecated shim: ``from scorepde.training.checkpoint import load_trained_model`` keeps
-    # working (pipeline.py imports it from there) through a module __getattr__; remove it once
-    # every caller imports it from scorepde.training.conditional.
+    # working for users' code through a module __getattr__ (the package itself imports it from
+    # scorepde.training.conditional); remove it in the next major version.
     ("scorepde.training.checkpoint", "scorepde.training.conditional"): "load_trained_model shim",
 }
 

@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from scorepde.configuration import save_yaml
+from scorepde.conditioning import ConditioningSpec
+from scorepde.configuration import ConfigError, save_yaml
 from scorepde.data.campaign import SimulationConfig, problem_from_config, simulate_campaign
 from scorepde.data.datasets import split_by_condition, to_training_tensors
 from scorepde.data.normalisation import (
@@ -44,11 +45,13 @@ from scorepde.data.schema import FieldDataset, group_by_condition, read_dataset
 from scorepde.evaluation.compare import targets_from_config
 from scorepde.evaluation.evaluate import evaluate_conditions
 from scorepde.evaluation.report import format_table, write_report
+from scorepde.nets.registry import BACKBONES, complete_backbone
 from scorepde.problems.base import Problem
 from scorepde.recipes import EvaluationConfig, Recipe, SamplingConfig
 from scorepde.training import distributed
-from scorepde.training.checkpoint import load_trained_model, save_trained_model
-from scorepde.training.model import TrainedModel, build_score_model
+from scorepde.training.checkpoint import save_trained_model
+from scorepde.training.conditional import TrainedModel, load_trained_model
+from scorepde.training.model_config import build_score_model
 from scorepde.training.trainer import Trainer, TrainingResult
 
 Log = Callable[[str], None] | None
@@ -74,32 +77,33 @@ def simulate(
     return path
 
 
+def conditioning_spec(problem: Problem) -> ConditioningSpec:
+    """What a forward model of ``problem`` is conditioned on: its vector of conditions."""
+    return ConditioningSpec(vector_dim=len(problem.conditions))
+
+
 def complete_recipe(recipe: Recipe) -> Recipe:
-    """A copy of ``recipe`` with the backbone's channel and condition sizes filled in from the
-    problem where the recipe leaves them out (the caller's recipe is not changed)."""
+    """A copy of ``recipe`` whose backbone options are completed from the data: the sizes that
+    follow from the model's sample shape and the conditioning are filled in where the recipe
+    leaves them out, and a contradicting option is an error naming it (each backbone declares
+    what it derives: ``options_from_spec``). The caller's recipe is not changed."""
     recipe = copy.deepcopy(recipe)
     problem = problem_from_config(recipe.data.train)
-    options = recipe.model.backbone.options
     shape = model_sample_shape(recipe, problem)
-    if recipe.model.backbone.name == "film":
-        if recipe.data.subspace_components is not None:
-            raise ValueError(
-                f"data.subspace_components = {recipe.data.subspace_components} needs a vector "
-                "backbone (model.backbone.name: mlp); the film conv net needs grid fields "
-                "(subspace_components: null)"
-            )
-        options.setdefault("in_channels", len(problem.channels))
-        options.setdefault("out_channels", len(problem.channels))
-    if recipe.model.backbone.name == "mlp":
-        size = int(np.prod(shape))
-        options.setdefault("data_dim", size)
-        if options["data_dim"] != size:
-            raise ValueError(
-                f"model.backbone.options.data_dim = {options['data_dim']!r} is not allowed: "
-                f"one sample in the model's space has shape {shape}, so data_dim must be {size} "
-                "(or leave it out)"
-            )
-    options.setdefault("cond_dim", len(problem.conditions))
+    backbone = recipe.model.backbone
+    if recipe.data.subspace_components is not None and getattr(
+        BACKBONES.get(backbone.name), "uses_grid", False
+    ):
+        raise ValueError(
+            f"data.subspace_components = {recipe.data.subspace_components} needs a vector "
+            f"backbone: the model learns subspace coefficients, which have no grid, and "
+            f"model.backbone.name = {backbone.name!r} works along a grid (use mlp, or "
+            "subspace_components: null)"
+        )
+    try:
+        recipe.model.backbone = complete_backbone(backbone, shape, conditioning_spec(problem))
+    except ConfigError as error:
+        raise ValueError(f"model.backbone.options: {error}") from error
     return recipe
 
 
@@ -123,10 +127,10 @@ def fit_normaliser(
 
 
 def model_sample_shape(recipe: Recipe, problem: Problem) -> list[int]:
-    """Shape of one sample in the model's space: ``[C, N]``, or ``[1, K]`` with a subspace."""
+    """Shape of one sample in the model's space: ``[C, *S]``, or ``[1, K]`` with a subspace."""
     if recipe.data.subspace_components is not None:
         return [1, recipe.data.subspace_components]
-    return [len(problem.channels), problem.n_points]
+    return [len(problem.channels), *problem.grid_shape]
 
 
 def train(

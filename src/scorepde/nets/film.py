@@ -83,6 +83,10 @@ class FiLMConvNet(nn.Module):
     names and the initial values (same seed) of the original network.
     """
 
+    #: Whether the network works along the sample's grid (convolutions along the grid); a model
+    #: space without a grid (subspace coefficients) needs a backbone that does not.
+    uses_grid = True
+
     def __init__(
         self,
         in_channels: int = 2,

@@ -80,6 +80,10 @@ class MLPScoreNet(nn.Module):
     (same parameter names, same initial values for the same seed).
     """
 
+    #: Whether the network works along the sample's grid (a flat vector); a model
+    #: space without a grid (subspace coefficients) needs a backbone that does not.
+    uses_grid = False
+
     def __init__(
         self,
         data_dim: int,

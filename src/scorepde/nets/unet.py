@@ -211,6 +211,10 @@ class UNet(nn.Module):
         norm_groups: group-norm groups (``gcd(norm_groups, channels)`` are used).
     """
 
+    #: Whether the network works along the sample's grid (convolutions along the grid); a model
+    #: space without a grid (subspace coefficients) needs a backbone that does not.
+    uses_grid = True
+
     def __init__(
         self,
         in_channels: int = 2,
