@@ -52,6 +52,7 @@ from scorepde.training import distributed
 from scorepde.training.checkpoint import save_trained_model
 from scorepde.training.conditional import TrainedModel, load_trained_model
 from scorepde.training.model_config import build_score_model
+from scorepde.training.sources import BatchSource, StreamingSource, TensorSource
 from scorepde.training.trainer import Trainer, TrainingResult
 
 Log = Callable[[str], None] | None
@@ -133,6 +134,43 @@ def model_sample_shape(recipe: Recipe, problem: Problem) -> list[int]:
     return [len(problem.channels), *problem.grid_shape]
 
 
+def design_draw(problem: Problem, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` conditions ``(n, k)`` drawn independently over the design ranges: uniform, or
+    log-uniform for log-scale conditions."""
+    columns = []
+    for spec in problem.conditions:
+        u = rng.random(n)
+        if spec.log_scale:
+            columns.append(np.exp(np.log(spec.low) + u * (np.log(spec.high) - np.log(spec.low))))
+        else:
+            columns.append(spec.low + u * (spec.high - spec.low))
+    return np.stack(columns, axis=1)
+
+
+def streaming_source(
+    recipe: Recipe,
+    problem: Problem,
+    normaliser: Normaliser,
+    encoder: ConditionEncoder,
+    samples_per_epoch: int,
+) -> StreamingSource:
+    """Fresh simulations for every batch (``data.source: stream``): ``ceil(n / per)``
+    conditions from :func:`design_draw`, ``per = data.stream_per_condition`` fields each, all
+    drawn from the batch's generator, normalised like the training file."""
+    per = recipe.data.stream_per_condition
+
+    def draw(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        m = -(-n // per)
+        conditions = design_draw(problem, m, rng)
+        rngs = rng.spawn(m)
+        fields = problem.simulate(conditions, per, rngs)
+        encoded = encoder.encode(fields["conditions"][:n])
+        x = np.asarray(normaliser.transform(fields["fields"][:n], encoded), dtype=np.float32)
+        return x, encoded
+
+    return StreamingSource(draw, samples_per_epoch, seed=recipe.training.seed)
+
+
 def train(
     recipe: Recipe,
     data: str | Path,
@@ -191,13 +229,24 @@ def train(
         normaliser=normaliser,
         condition_encoder=encoder,
     )
+    source: BatchSource = TensorSource(x_train, c_train)
+    what = f"{len(x_train)} fields"
+    if recipe.data.source == "stream":
+        per_epoch = recipe.data.stream_epoch_samples or len(x_train)
+        source = streaming_source(recipe, problem, normaliser, encoder, per_epoch)
+        what = f"{per_epoch} freshly simulated fields per epoch"
     _say(
         log,
-        f"training on {len(x_train)} fields ({0 if x_val is None else len(x_val)} validation) "
+        f"training on {what} ({0 if x_val is None else len(x_val)} validation) "
         f"for {recipe.training.epochs} epochs on {trainer.device}"
         + (f" x {context.world_size} processes" if context.is_distributed else ""),
     )
-    result = trainer.fit(x_train, c_train, x_val, c_val, resume=resume, progress=progress)
+    result = trainer.fit(
+        source=source,
+        val_source=None if x_val is None else TensorSource(x_val, c_val),
+        resume=resume,
+        progress=progress,
+    )
     folder = run_dir / "model"
     if context.is_main:
         folder = save_trained_model(

@@ -18,6 +18,7 @@ from scorepde.training.model import ModelConfig
 
 RECIPE_FOLDER = Path(__file__).resolve().parent / "configs"
 NORMALISATIONS = ("conditional", "global")
+SOURCES = ("file", "stream")
 
 
 def _test_split() -> SimulationConfig:
@@ -36,7 +37,12 @@ class DataRecipe:
     mean and scale. subspace_components: if set, the normalised fields are projected onto
     their leading principal directions and the model learns those ``K`` coefficients
     (``scorepde.data.normalisation.SubspaceNormaliser``; needs a vector backbone such as
-    ``mlp``); None keeps every grid value.
+    ``mlp``); None keeps every grid value. source: ``"file"`` (train on the fields of
+    ``train``, the default) or ``"stream"`` (every batch is simulated afresh during training,
+    for cheap simulators: conditions drawn uniformly over the design ranges, log-uniformly for
+    log-scale conditions, ``stream_per_condition`` fields each; ``train`` is still simulated,
+    to fit the normaliser and hold out the validation conditions). stream_epoch_samples: rows
+    per streamed epoch (None: as many as the training part of ``train``).
     """
 
     train: SimulationConfig = field(default_factory=SimulationConfig)
@@ -45,8 +51,23 @@ class DataRecipe:
     normalisation: str = "conditional"
     normalisation_degree: int = 2
     subspace_components: int | None = None
+    source: str = "file"
+    stream_per_condition: int = 25
+    stream_epoch_samples: int | None = None
 
     def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ConfigError(
+                f"data.source = {self.source!r} is not allowed; expected one of {list(SOURCES)}"
+            )
+        for name in ("stream_per_condition", "stream_epoch_samples"):
+            value = getattr(self, name)
+            if value is None and name == "stream_epoch_samples":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(
+                    f"data.{name} = {value!r} is not allowed; expected an int >= 1"
+                )
         if self.subspace_components is not None and (
             isinstance(self.subspace_components, bool)
             or not isinstance(self.subspace_components, int)
