@@ -508,3 +508,37 @@ def test_the_evaluation_package_names_no_condition() -> None:
     for source in sources:
         text = source.read_text()
         assert '"U0"' not in text and "'U0'" not in text, source.name
+
+
+def test_undefined_derived_values_of_the_model_are_counted_and_judged() -> None:
+    """A generated field may have no derived quantity (non-finite): left out of the statistics,
+    counted, and a failure when more than the allowed share of samples lack it."""
+    from scorepde.evaluation.compare import (
+        DERIVED_NONFINITE_ALLOWED,
+        QUICK_2D_TARGETS,
+        check_targets,
+        derived_quantity_check,
+    )
+
+    rng = np.random.default_rng(3)
+    sim_a, sim_b, model = (rng.normal(size=400) for _ in range(3))
+    model[:20] = np.nan  # 5 % of the samples
+    checks = derived_quantity_check({"q": model}, {"q": sim_a}, {"q": sim_b})
+    assert checks["q"]["model_nonfinite_fraction"] == pytest.approx(0.05)
+    assert checks["q"]["model"]["std_ratio"] == pytest.approx(
+        np.nanstd(model, ddof=1) / sim_a.std(ddof=1)
+    )
+    result = {
+        "channels": [],
+        "metrics": {"mean_error": [], "std_error": [], "coverage": []},
+        "floor": {"mean_error": [], "std_error": [], "coverage": []},
+        "joint": {"energy_ratio": 1.0, "energy_distance": 0.0, "energy_floor": 0.0},
+        "derived": checks,
+    }
+    failures = check_targets(result, QUICK_2D_TARGETS)
+    assert any("not finite for 0.05" in line for line in failures)
+    model[:20] = rng.normal(size=20)
+    model[0] = np.nan
+    assert 1 / 400 <= DERIVED_NONFINITE_ALLOWED
+    result["derived"] = derived_quantity_check({"q": model}, {"q": sim_a}, {"q": sim_b})
+    assert not any("not finite" in line for line in check_targets(result, QUICK_2D_TARGETS))

@@ -65,9 +65,7 @@ class DataRecipe:
             if value is None and name == "stream_epoch_samples":
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(
-                    f"data.{name} = {value!r} is not allowed; expected an int >= 1"
-                )
+                raise ConfigError(f"data.{name} = {value!r} is not allowed; expected an int >= 1")
         if self.subspace_components is not None and (
             isinstance(self.subspace_components, bool)
             or not isinstance(self.subspace_components, int)

@@ -342,8 +342,16 @@ def compare_sample_sets(
     return result
 
 
-def _scalar_samples(values: Any, name: str) -> np.ndarray:
+#: Largest share of a model's samples whose derived quantity may be undefined (not finite:
+#: e.g. a generated Darcy pair whose outflow is not positive, so log k_eff does not exist)
+#: before the derived-quantity targets fail.
+DERIVED_NONFINITE_ALLOWED = 0.01
+
+
+def _scalar_samples(values: Any, name: str, *, drop_nonfinite: bool = False) -> np.ndarray:
     array = np.asarray(values, dtype=float).reshape(-1)
+    if drop_nonfinite:
+        array = array[np.isfinite(array)]
     if array.size < 2 or not np.all(np.isfinite(array)):
         raise ValueError(
             f"{name} has {array.size} values ({np.count_nonzero(~np.isfinite(array))} not "
@@ -373,8 +381,13 @@ def derived_quantity_check(
     standard-deviation ratio ``std_test / std_a`` (ddof = 1) with test = model, and the same
     with test = simulator_b (the floor: about ``sqrt(1/n + 1/m)`` and ``1 +- sqrt(1/(2n))``).
 
+    The model's fields need not be physical: a value that is not finite (a quantity that does
+    not exist for that sample) is left out of its statistics and counted in
+    ``"model_nonfinite_fraction"``; the simulator's values must all be finite.
+
     Returns ``name -> {"model": {"mean_difference", "std_ratio"}, "floor": {...},
-    "simulator_mean", "simulator_std"}`` (JSON-ready; dimensionless except the last two).
+    "model_nonfinite_fraction", "simulator_mean", "simulator_std"}`` (JSON-ready;
+    dimensionless except the last two).
     """
     result: dict[str, dict[str, Any]] = {}
     for name, reference_values in simulator_a.items():
@@ -385,11 +398,13 @@ def derived_quantity_check(
                     f"{sorted(values)}"
                 )
         reference = _scalar_samples(reference_values, f"derived quantity {name!r} (simulator_a)")
-        test = _scalar_samples(model[name], f"derived quantity {name!r} (model)")
+        raw = np.asarray(model[name], dtype=float).reshape(-1)
+        test = _scalar_samples(raw, f"derived quantity {name!r} (model)", drop_nonfinite=True)
         other = _scalar_samples(simulator_b[name], f"derived quantity {name!r} (simulator_b)")
         result[str(name)] = {
             "model": _mean_and_std_comparison(test, reference),
             "floor": _mean_and_std_comparison(other, reference),
+            "model_nonfinite_fraction": float(1.0 - test.size / max(raw.size, 1)),
             "simulator_mean": float(reference.mean()),
             "simulator_std": float(reference.std(ddof=1)),
         }
@@ -481,6 +496,13 @@ def check_targets(
             )
     for name, entry in result.get("derived", {}).items():
         model, floor_entry = entry["model"], entry["floor"]
+        undefined = entry.get("model_nonfinite_fraction", 0.0)
+        judged = (targets.derived_mean_difference, targets.derived_std_ratio) != (None, None)
+        if judged and undefined > DERIVED_NONFINITE_ALLOWED:
+            failures.append(
+                f"derived[{name}] is not finite for {undefined:.3g} of the model's samples "
+                f"(> {DERIVED_NONFINITE_ALLOWED:g}; unphysical samples)"
+            )
         bound = targets.derived_mean_difference
         if bound is not None:
             value, floor_value = model["mean_difference"], floor_entry["mean_difference"]
