@@ -94,14 +94,37 @@ def _seed(value: int) -> int:
 
 def _plot_dataset(out: Path) -> list[Path]:
     """``<stem>_fields.png`` (a few fields and their latent field) and ``<stem>_band.png``
-    (mean and 95 % band of the fields of the first design point)."""
+    (mean and 95 % band of the fields of the first design point). On a 2-D grid:
+    ``<stem>_fields.png`` shows the first design point's mean, a few fields and the standard
+    deviation as images, and ``<stem>_band.png`` the band along the middle row."""
     import numpy as np
 
     from scorepde.data.schema import group_by_condition, read_dataset
-    from scorepde.plotting import plot_mean_band, plot_sample_fields
+    from scorepde.plotting import (
+        plot_field_images,
+        plot_mean_band,
+        plot_sample_fields,
+        plot_transect_band,
+    )
 
     data = read_dataset(out)
     groups = group_by_condition(data)
+    if data.spec.rank > 1:
+        index, members = next(iter(groups.items()))
+        values = ", ".join(
+            f"{name}={value:.4g} {unit}"
+            for name, value, unit in zip(
+                data.condition_names, data.conditions[members[0]], data.condition_units, strict=True
+            )
+        )
+        sets = {"simulator": data.fields[members]}
+        title = f"design point {index}: {values}"
+        fields_png = out.with_name(f"{out.stem}_fields.png")
+        band_png = out.with_name(f"{out.stem}_band.png")
+        return [
+            plot_field_images(sets, data.spec, fields_png, title=title),
+            plot_transect_band(sets, data.spec, band_png, title=title),
+        ]
     first_of_each = np.array([indices[0] for indices in groups.values()])[:5]
     fields_png = plot_sample_fields(
         data.fields[first_of_each],

@@ -205,7 +205,7 @@ def _number(value: Any) -> str:
     return f"{value:.3g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
 
 
-_DECLARED_PREFIXES = ("derived_", "residual_")
+_DECLARED_PREFIXES = ("derived_", "derived[", "residual_")
 
 
 def _channel_passed(result: Mapping[str, Any], channel: str) -> bool:
@@ -276,6 +276,18 @@ def _declared_rows(
                     _declared_status(result, "derived_std_ratio", f"derived_std_ratio[{name}]"),
                 )
             )
+            undefined = entry.get("model_nonfinite_fraction", 0.0)
+            if undefined:
+                rows.append(
+                    (
+                        condition,
+                        f"{name}: undefined (non-finite) share",
+                        f"{_number(undefined)} (0)",
+                        "FAIL"
+                        if any(f.startswith(f"derived[{name}]") for f in result.get("failures", []))
+                        else "PASS",
+                    )
+                )
         residual = comparison.get("residual")
         if residual is not None:
             rows.append(
