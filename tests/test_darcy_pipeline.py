@@ -22,7 +22,7 @@ N_CELLS = 8
 
 
 def tiny_darcy_recipe() -> dict[str, Any]:
-    train = {"problem": "darcy2d", "n_conditions": 6, "per_condition": 6, "seed": 0}
+    train = {"problem": "darcy2d", "n_conditions": 10, "per_condition": 4, "seed": 0}
     options = {"problem_options": {"n_cells": N_CELLS}, "chunk_conditions": 3}
     return {
         "name": "darcy-tiny",
@@ -30,6 +30,7 @@ def tiny_darcy_recipe() -> dict[str, Any]:
             "train": {**train, **options},
             "test": {**train, **options, "split": "test", "n_conditions": 2},
             "validation_fraction": 0.2,
+            "normalisation_degree": 1,
         },
         "model": {
             "backbone": {"name": "unet", "options": {"base_channels": 8, "channel_mults": [1, 2]}},
@@ -58,7 +59,9 @@ def test_run_trains_a_unet_on_two_dimensional_fields(run_dir: Path) -> None:
     assert model.sample_shape == (2, N_CELLS, N_CELLS)
     fields = model.sample([0.2, 1.0], 4, seed=0)
     assert fields.shape == (4, 2, N_CELLS, N_CELLS) and np.all(np.isfinite(fields))
-    np.testing.assert_array_equal(fields, model.sample([0.2, 1.0], 4, seed=0, batch_size=3))
+    # the same per-sample noise whatever the batch (convolutions may round differently)
+    again = model.sample([0.2, 1.0], 4, seed=0, batch_size=3)
+    np.testing.assert_allclose(again, fields, rtol=1e-4, atol=1e-4 * np.abs(fields).max())
 
 
 def test_report_judges_the_declared_quantities_on_the_2d_grid(run_dir: Path) -> None:

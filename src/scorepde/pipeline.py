@@ -309,6 +309,19 @@ def save_samples(
     return Path(path)
 
 
+def model_problem(model: TrainedModel) -> Problem:
+    """The simulator a model was trained on: its problem with the options of the training
+    data (from the recipe recorded with the model), or the problem's defaults when the model
+    records no recipe."""
+    if model.problem_name is None:
+        raise ValueError("the model records no problem; pass problem=...")
+    recorded = ((model.metadata.get("recipe_config") or {}).get("data") or {}).get("train")
+    options = recorded.get("problem_options", {}) if isinstance(recorded, dict) else {}
+    return problem_from_config(
+        SimulationConfig(problem=model.problem_name, problem_options=dict(options or {}))
+    )
+
+
 def evaluation_conditions(
     problem: Problem, config: EvaluationConfig, test_data: str | Path | None
 ) -> tuple[np.ndarray, list[str]]:
@@ -347,9 +360,7 @@ def evaluate(
     evaluation = evaluation or EvaluationConfig()
     sampling = sampling or SamplingConfig()
     if problem is None:
-        if model.problem_name is None:
-            raise ValueError("the model records no problem; pass problem=...")
-        problem = problem_from_config(SimulationConfig(problem=model.problem_name))
+        problem = model_problem(model)
     targets = targets_from_config(evaluation.targets)
     conditions, labels = evaluation_conditions(problem, evaluation, test_data)
 
@@ -422,6 +433,7 @@ def run(
     _, report = evaluate(
         model,
         out_dir / "evaluation",
+        problem=problem_from_config(recipe.data.train),
         evaluation=recipe.evaluation,
         sampling=recipe.sampling,
         test_data=test_path,
