@@ -36,6 +36,7 @@ from scorepde.conditioning import Conditioning, ConditioningSpec
 from scorepde.data.normalisation import ConditionEncoder
 from scorepde.diffusion.processes import NoiseProcess
 from scorepde.fields import FieldSpec
+from scorepde.problems import PROBLEMS
 from scorepde.sampling.registry import DEFAULT_STEPS, FALLBACK_STEPS, resolve_sampler
 from scorepde.training.checkpoint import read_model, save_trained_model
 from scorepde.training.config import resolve_device
@@ -181,11 +182,45 @@ class ConditionalModel:
                 f"conditions have {values.shape[1]} columns; this model expects {k}: "
                 f"{self.condition_names}"
             )
+        self.check_conditions(values)
         check = getattr(transform, "check", None)
         if callable(check):
             check(values)
         encoded = np.asarray(transform.encode(values), dtype=np.float32)
         return torch.from_numpy(np.ascontiguousarray(encoded))
+
+    def check_conditions(self, conditions: Any) -> np.ndarray:
+        """Refuse impossible physical conditions before any sampling; returns them as float64
+        ``(n, k)``.
+
+        conditions: ``(k,)`` or ``(n, k)`` in physical units (columns :attr:`condition_names`).
+        For a model of a known problem (``problems.PROBLEMS[problem_name]``) each named
+        condition must lie in its physical domain (``ConditionSpec.is_physical``); otherwise
+        every value must be finite. Raises ``ValueError`` naming the condition, the value and
+        the allowed domain. Values that are physical but outside the training range are allowed
+        (the condition encoder warns that the model extrapolates).
+        """
+        values = np.asarray(conditions, dtype=np.float64)
+        if values.ndim == 1:
+            values = values[None, :]
+        if values.ndim != 2:
+            raise ValueError(f"conditions must have shape (k,) or (n, k), got {values.shape}")
+        problem = PROBLEMS.get(self.problem_name) if self.problem_name else None
+        specs = {spec.name: spec for spec in problem.conditions} if problem else {}
+        names = list(self.condition_names)
+        for j in range(values.shape[1]):
+            name = names[j] if j < len(names) else f"#{j}"
+            spec = specs.get(name)
+            column = values[:, j]
+            ok = spec.is_physical(column) if spec is not None else np.isfinite(column)
+            if not np.all(ok):
+                where = f" for problem {self.problem_name!r}" if spec is not None else ""
+                domain = spec.domain_text() if spec is not None else "(-inf, inf)"
+                raise ValueError(
+                    f"condition {name} = {float(column[~ok][0])!r} is not allowed{where}; "
+                    f"expected a finite value in {domain}"
+                )
+        return values
 
     def _standardised_condition(
         self, transform: Standardiser, conditions: Any, n: int
