@@ -159,6 +159,15 @@ class SimulationConfig:
                 f"SimulationConfig.problem_options = {self.problem_options!r} is not allowed; "
                 "expected a mapping of keyword arguments"
             )
+        try:  # the problem's own checks (e.g. params.n_points), now rather than mid-campaign
+            _cached_problem(
+                self.problem, json.dumps(_jsonable(self.problem_options), sort_keys=True)
+            )
+        except (TypeError, ValueError) as error:
+            raise ValueError(
+                f"SimulationConfig.problem_options = {self.problem_options!r} is not allowed: "
+                f"{error}"
+            ) from error
 
     @property
     def n_chunks(self) -> int:
@@ -443,8 +452,8 @@ def simulate_campaign(
     Raises:
         CampaignError: ``out`` or its parts folder belongs to a different config and
             ``overwrite`` is False; another live process is writing ``out`` (it holds
-            ``OUT.lock``; the message names its pid and host); or ``scheduler`` is given and dask.distributed is not
-            installed, or the scheduler cannot be reached.
+            ``OUT.lock``; the message names its pid and host); or ``scheduler`` is given and
+            dask.distributed is not installed, or the scheduler cannot be reached.
     """
     config.validate()
     if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):

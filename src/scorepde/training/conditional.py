@@ -38,7 +38,7 @@ from scorepde.diffusion.processes import NoiseProcess
 from scorepde.fields import FieldSpec
 from scorepde.problems import PROBLEMS
 from scorepde.sampling.registry import DEFAULT_STEPS, FALLBACK_STEPS, resolve_sampler
-from scorepde.training.checkpoint import read_model, save_trained_model
+from scorepde.training.checkpoint import CheckpointError, read_model, save_trained_model
 from scorepde.training.config import resolve_device
 from scorepde.training.model_config import ModelConfig
 from scorepde.training.transforms import Standardiser, transform_from_record
@@ -111,6 +111,8 @@ class ConditionalModel:
         self.channel_names = list(channel_names or [])
         self.condition_names = list(condition_names or [])
         self.metadata = dict(metadata or {})
+        #: The folder the model was loaded from (an exported model or a checkpoint), or None.
+        self.source: Path | None = None
 
     # ------------------------------------------------------------------ former names
 
@@ -429,21 +431,35 @@ class ConditionalModel:
             x_transform = transform_from_record(transforms["x"])
         if "condition" in transforms:
             condition_transform = transform_from_record(transforms["condition"])
-        return cls(
+        where = loaded.folder / (
+            "model.yaml" if loaded.folder.joinpath("model.yaml").is_file() else "config.yaml"
+        )
+        try:
+            field_spec = FieldSpec.from_dict(loaded.field_spec) if loaded.field_spec else None
+            conditioning_spec = (
+                ConditioningSpec.from_dict(loaded.conditioning_spec)
+                if loaded.conditioning_spec
+                else None
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise CheckpointError(
+                f"{where}: bad field_spec or conditioning_spec ({error!r})"
+            ) from error
+        model = cls(
             loaded.score_model,
             loaded.model_config,
             x_transform=x_transform,
             condition_transform=condition_transform,
             sample_shape=loaded.sample_shape,
-            field_spec=FieldSpec.from_dict(loaded.field_spec) if loaded.field_spec else None,
-            conditioning_spec=ConditioningSpec.from_dict(loaded.conditioning_spec)
-            if loaded.conditioning_spec
-            else None,
+            field_spec=field_spec,
+            conditioning_spec=conditioning_spec,
             problem_name=loaded.problem_name,
             channel_names=loaded.channel_names,
             condition_names=loaded.condition_names,
             metadata=metadata,
         )
+        model.source = loaded.folder
+        return model
 
 
 #: The forward model's former name: the same class (same constructor keywords accepted).
