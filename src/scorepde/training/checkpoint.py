@@ -127,6 +127,40 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
+def load_latest_intact(
+    run_dir: str | Path, *, map_location: str | torch.device = "cpu"
+) -> tuple[LoadedCheckpoint | None, list[tuple[Path, str]]]:
+    """The newest checkpoint of ``run_dir`` that loads whole (trainer state included), and the
+    newer ones skipped as ``(folder, reason)``.
+
+    Tries the folder named in ``checkpoints/latest`` first, then every complete folder from
+    the newest down. Returns ``(None, [])`` for a run without checkpoints. Raises
+    :class:`CheckpointError` listing every folder and why when none is intact.
+    """
+    skipped: list[tuple[Path, str]] = []
+    candidates: list[Path] = []
+    try:
+        pointed = latest_checkpoint(run_dir)
+    except CheckpointError as error:
+        pointed = None
+        skipped.append((Path(run_dir) / "checkpoints" / "latest", str(error)))
+    if pointed is not None:
+        candidates.append(pointed)
+    candidates += [p for p in reversed(list_checkpoints(run_dir)) if p not in candidates]
+    for folder in candidates:
+        try:
+            return load_checkpoint(folder, map_location=map_location), skipped
+        except CheckpointError as error:
+            skipped.append((folder, str(error)))
+    if skipped:
+        reasons = "; ".join(f"{folder}: {reason}" for folder, reason in skipped)
+        raise CheckpointError(
+            f"no intact checkpoint in {Path(run_dir) / 'checkpoints'} ({reasons}); delete the "
+            "folder to start afresh"
+        )
+    return None, skipped
+
+
 # ---------------------------------------------------------------------------- saving
 
 
