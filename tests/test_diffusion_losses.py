@@ -97,8 +97,8 @@ def test_tiny_mlp_learns_a_conditional_gaussian() -> None:
     "30 % below the initial loss" asked for less than the minimum plus 0.002), and PF-ODE
     samples at c = 1 and c = 0.5 have means within 0.25 of (2c, -c) (5.5 standard errors of a
     500-sample mean of the unit-variance coordinate; after only 300 steps the weak coordinate
-    is still off by 0.36 at c = 1; after 2000 the worst is 0.15). A loose check of the whole chain loss -> model -> sampler;
-    ~10 s, so slow."""
+    is still off by 0.36 at c = 1; after 2000 the worst is 0.15). A loose check of the whole
+    chain loss -> model -> sampler; ~10 s, so slow."""
     torch.manual_seed(0)
     process = VPProcess()
     model = ScoreModel(MLPScoreNet(data_dim=2, cond_dim=1, hidden=64, depth=2), process)
