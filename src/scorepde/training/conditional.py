@@ -361,7 +361,14 @@ class ConditionalModel:
             progress=progress,
             **sampler_options,
         )
-        return self.to_physical(samples, cond)
+        physical = self.to_physical(samples, cond)
+        if not np.all(np.isfinite(physical)):  # never hand back a silent NaN
+            raise ValueError(
+                f"sampling at conditions {np.asarray(conditions).tolist()!r} gave non-finite "
+                "values: the conditions lie so far outside the training range that the "
+                "transforms overflow; use conditions nearer the training range"
+            )
+        return physical
 
     def to_physical(
         self, samples: Tensor | np.ndarray, cond: Tensor | Conditioning | None = None
