@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from scorepde.data.schema import read_dataset
 
 CLI = [sys.executable, "-c", "from scorepde.cli import app; app()"]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
-SIMULATE = ["simulate", "--conditions", "6", "--per-condition", "3", "--chunk-conditions", "1"]
+SIMULATE = ["simulate", "--conditions", "120", "--per-condition", "60", "--chunk-conditions", "4"]
 SIMULATE += ["--seed", "3", "--no-plot", "--quiet"]
 
 
@@ -55,9 +56,18 @@ def _assert_clean_folder(folder: Path, keep: set[str]) -> None:
     assert not left, f"left behind: {sorted(left)}"
 
 
-def _campaign_case(tmp_path: Path, delays: np.ndarray) -> int:
+def _timed(args: list[str]) -> float:
+    """Run to completion; the wall time in seconds (the scale of the random kill times)."""
+    start = time.perf_counter()
+    assert _run(args, None) == 0
+    return time.perf_counter() - start
+
+
+def _campaign_case(tmp_path: Path, fractions: np.ndarray) -> int:
+    """Kill times: ``fractions`` of the uninterrupted run's wall time."""
     reference = tmp_path / "reference.h5"
-    assert _run([*SIMULATE, "--out", str(reference)], None) == 0
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    delays = fractions * _timed([*SIMULATE, "--out", str(reference)])
     folder = tmp_path / "killed"
     folder.mkdir()
     out = folder / "data.h5"
@@ -71,7 +81,7 @@ def _campaign_case(tmp_path: Path, delays: np.ndarray) -> int:
 
 def test_campaign_killed_once_resumes_bit_identical(tmp_path: Path) -> None:
     """Smoke version: one SIGKILL once the interpreter has started simulating."""
-    _campaign_case(tmp_path, np.array([4.0]))
+    _campaign_case(tmp_path, np.array([0.6]))
 
 
 @pytest.mark.slow
@@ -79,7 +89,7 @@ def test_campaign_killed_at_random_points_resumes_bit_identical(tmp_path: Path) 
     rng = np.random.default_rng(16)
     kills = 0
     for trial in range(4):
-        kills += _campaign_case(tmp_path / f"t{trial}", rng.uniform(1.5, 8.0, size=6))
+        kills += _campaign_case(tmp_path / f"t{trial}", rng.uniform(0.3, 0.95, size=6))
     assert kills >= 4  # the runs were really interrupted
 
 
@@ -95,13 +105,13 @@ def test_training_killed_at_random_points_resumes_bit_identical(tmp_path: Path) 
     args += [str(train["per_condition"]), "--seed", str(train["seed"]), "--out", str(data)]
     assert _run([*args, "--no-plot", "--quiet"], None) == 0
     reference = tmp_path / "reference"
-    assert _run(["train", str(path), "--data", str(data), "--out", str(reference), "-q"], None) == 0
+    duration = _timed(["train", str(path), "--data", str(data), "--out", str(reference), "-q"])
     rng = np.random.default_rng(7)
     kills = 0
     for trial in range(3):
         run = tmp_path / f"killed{trial}"
         train_args = ["train", str(path), "--data", str(data), "--out", str(run), "-q"]
-        kills += _kill_until_done(train_args, rng.uniform(4.0, 12.0, size=5))
+        kills += _kill_until_done(train_args, duration * rng.uniform(0.3, 0.95, size=5))
         expected = (reference / "model" / "model.safetensors").read_bytes()
         assert (run / "model" / "model.safetensors").read_bytes() == expected
     assert kills >= 3
