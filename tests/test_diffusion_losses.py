@@ -90,13 +90,21 @@ def test_loss_is_reproducible_and_checks_t_shape() -> None:
 
 @pytest.mark.slow
 def test_tiny_mlp_learns_a_conditional_gaussian() -> None:
-    """A small MLP trained 300 Adam steps on x0 | c ~ N((2c, -c), diag(0.25, 1)) reduces the loss
-    from its initial value by > 30 % and PF-ODE samples at c = 1 have a mean within 0.25 of
-    (2, -1) (a loose check of the whole chain loss -> model -> sampler; ~10 s, so slow)."""
+    """A small MLP trained 2000 Adam steps (cosine learning rate) on
+    x0 | c ~ N((2c, -c), diag(0.25, 1)) closes > 80 % of the gap between its initial validation
+    loss and the loss of the exact noise predictor on the same draws (the attainable minimum,
+    about 0.224: with EDM preconditioning the untrained net starts at about 0.32, so the former
+    "30 % below the initial loss" asked for less than the minimum plus 0.002), and PF-ODE
+    samples at c = 1 and c = 0.5 have means within 0.25 of (2c, -c) (5.5 standard errors of a
+    500-sample mean of the unit-variance coordinate; after only 300 steps the weak coordinate
+    is still off by 0.36 at c = 1; after 2000 the worst is 0.15). A loose check of the whole
+    chain loss -> model -> sampler; ~10 s, so slow."""
     torch.manual_seed(0)
     process = VPProcess()
     model = ScoreModel(MLPScoreNet(data_dim=2, cond_dim=1, hidden=64, depth=2), process)
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    steps = 2000
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps)
     g = torch.Generator().manual_seed(1)
     scale = torch.tensor([0.5, 1.0])
 
@@ -107,24 +115,42 @@ def test_tiny_mlp_learns_a_conditional_gaussian() -> None:
 
     x_val, c_val = batch(2048)
 
-    def validation_loss() -> float:
-        with torch.no_grad():
-            return dsm_loss(model, x_val, c_val, generator=torch.Generator().manual_seed(9)).mean()
+    class ExactConditional:
+        """Exact noise predictor for x0 | c: Gaussian with mean (2c, -c), variances scale^2."""
 
-    initial = validation_loss()
-    for _ in range(300):
+        def __init__(self) -> None:
+            self.process = process
+            self.gaussian = ExactGaussianNoise(process, scale.square())
+
+        def predict_noise(self, x: Tensor, t: Tensor, cond: Tensor) -> Tensor:
+            mean = torch.cat([2 * cond, -cond], dim=1)[:, None, :]
+            return self.gaussian.predict_noise(
+                x - process.mean_coef(t)[:, None, None] * mean, t, None
+            )
+
+    def validation_loss(predictor) -> float:
+        with torch.no_grad():
+            generator = torch.Generator().manual_seed(9)  # the same t and noise for all
+            return float(dsm_loss(predictor, x_val, c_val, generator=generator).mean())
+
+    minimum = validation_loss(ExactConditional())
+    initial = validation_loss(model)
+    for _ in range(steps):
         x0, c = batch(256)
         loss = dsm_loss(model, x0, c, generator=g).mean()
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-    final = validation_loss()
-    assert final < 0.7 * initial, (initial, final)
+        schedule.step()
+    final = validation_loss(model)
+    assert minimum < final < minimum + 0.2 * (initial - minimum), (minimum, initial, final)
     model.eval()
-    samples = sample_probability_flow_heun(
-        model, process, (1, 2), torch.tensor([1.0]), n=500, steps=30
-    ).reshape(500, 2)
-    assert torch.allclose(samples.mean(0), torch.tensor([2.0, -1.0]), atol=0.25), samples.mean(0)
+    for c in (1.0, 0.5):
+        samples = sample_probability_flow_heun(
+            model, process, (1, 2), torch.tensor([c]), n=500, steps=30
+        ).reshape(500, 2)
+        expected = torch.tensor([2 * c, -c])
+        assert torch.allclose(samples.mean(0), expected, atol=0.25), (c, samples.mean(0))
 
 
 def test_loss_reaches_any_rank() -> None:

@@ -70,6 +70,45 @@ def _at_least_one(value: int) -> int:
     return value
 
 
+def _optional_at_least_one(value: int | None) -> int | None:
+    return None if value is None else _at_least_one(value)
+
+
+def _non_negative(value: int) -> int:
+    if value < 0:
+        raise typer.BadParameter(f"{value} is not allowed; expected an integer >= 0")
+    return value
+
+
+def _device(value: str | None) -> str | None:
+    from scorepde.training.config import DEVICES
+
+    if value is None:
+        return None
+    index = value.removeprefix("cuda:")
+    if value not in DEVICES and not (value.startswith("cuda:") and index.isdigit()):
+        raise typer.BadParameter(
+            f"{value!r} is not allowed; expected one of {list(DEVICES)} or 'cuda:<index>'"
+        )
+    return value
+
+
+def _output_file(path: Path, option: str) -> Path:
+    """Refuse an output path that can never be written: a folder, or below a file."""
+    if path.is_dir():
+        raise typer.BadParameter(
+            f"{str(path)!r} is a folder; expected the path of a file", param_hint=option
+        )
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise typer.BadParameter(
+                    f"{str(path)!r}: {str(parent)!r} is a file, not a folder", param_hint=option
+                )
+            break
+    return path
+
+
 def _split(value: str) -> str:
     from scorepde.data.campaign import SPLITS
 
@@ -208,7 +247,7 @@ def simulate(
             "--scheduler",
             help="Run the chunks on dask.distributed: the address of a running scheduler "
             "(tcp://host:8786) or 'local' for a LocalCluster of --workers processes. Needs "
-            "pip install 'scorepde[dask]'. The data do not depend on it.",
+            "pip install 'scorepde\\[dask]'. The data do not depend on it.",
         ),
     ] = None,
     chunk_conditions: Annotated[
@@ -321,10 +360,16 @@ def train(
         ),
     ] = None,
     epochs: Annotated[
-        int | None, typer.Option("--epochs", help="Override the recipe's number of epochs.")
+        int | None,
+        typer.Option(
+            "--epochs",
+            callback=_optional_at_least_one,
+            help="Override the recipe's number of epochs.",
+        ),
     ] = None,
     device: Annotated[
-        str | None, typer.Option("--device", help="auto, cpu, cuda, cuda:1, ...")
+        str | None,
+        typer.Option("--device", callback=_device, help="auto, cpu, cuda, cuda:1, ..."),
     ] = None,
     resume: Annotated[
         bool,
@@ -338,7 +383,7 @@ def train(
     config = _recipe(recipe)
     changes = {}
     if epochs is not None:
-        changes["epochs"] = _at_least_one(epochs)
+        changes["epochs"] = epochs
     if device is not None:
         changes["device"] = device
     if changes:
@@ -383,7 +428,44 @@ def _conditions(
             f"the model is conditioned on {names}; missing {missing}, unknown {unknown}",
             param_hint="conditions",
         )
-    return [given[n] for n in names]
+    values = [given[n] for n in names]
+    try:
+        model.check_conditions(values)
+    except ValueError as error:
+        options = {"U0": U0, "l": length, "F_right": F_right}
+        flag = {"U0": "--U0", "l": "--l", "F_right": "--F-right"}
+        bad = next(
+            (n for n in names if f"condition {n} = " in str(error)), None
+        )  # the condition the message names
+        hint = flag[bad] if bad in flag and options[bad] is not None else "--condition"
+        raise typer.BadParameter(str(error), param_hint=hint) from error
+    return values
+
+
+def _say_what_samples(
+    model: Any, checkpoint: Path | None, sampler: str | None, steps: int | None
+) -> None:
+    """On stderr: the checkpoint used when CHECKPOINT is not an exported model (an unfinished
+    run), and where the sampler and steps come from when they were not given."""
+    source = getattr(model, "source", None)
+    if checkpoint is not None and not (checkpoint / "model.yaml").is_file() and source:
+        epoch = model.metadata.get("epoch")
+        typer.echo(
+            f"note: {checkpoint} has no exported model (model.yaml): using checkpoint {source}"
+            + (f" (epoch {epoch})" if epoch is not None else ""),
+            err=True,
+        )
+    if sampler is None or steps is None:
+        chosen, chosen_steps = model.default_sampling(sampler, steps)
+        recorded = (model.metadata.get("recipe_config") or {}).get("sampling")
+        origin = (
+            "the model's recipe"
+            if sampler is None and recorded
+            else "the default (the model records no recipe sampler)"
+            if sampler is None
+            else "the default steps"
+        )
+        typer.echo(f"note: sampler {chosen}, {chosen_steps} steps, from {origin}", err=True)
 
 
 @app.command()
@@ -409,8 +491,12 @@ def sample(
         list[str],
         typer.Option("--condition", "-c", help="Any condition as NAME=VALUE (repeatable)."),
     ] = [],  # noqa: B006
-    n: Annotated[int, typer.Option("-n", "--n", help="Number of samples.")] = 1000,
-    seed: Annotated[int, typer.Option("--seed", help="First per-sample seed.")] = 0,
+    n: Annotated[
+        int, typer.Option("-n", "--n", callback=_at_least_one, help="Number of samples.")
+    ] = 1000,
+    seed: Annotated[
+        int, typer.Option("--seed", callback=_non_negative, help="First per-sample seed.")
+    ] = 0,
     sampler: Annotated[
         str | None,
         typer.Option(
@@ -424,6 +510,7 @@ def sample(
         int | None,
         typer.Option(
             "--steps",
+            callback=_optional_at_least_one,
             help="Sampler steps. Network evaluations per sample: euler_maruyama and ode_dpm2m "
             "steps + 1; ode_heun* and heun_churn 2 steps; predictor_corrector 2 steps + 1. "
             "Default: the model's recipe, else 100.",
@@ -431,7 +518,11 @@ def sample(
     ] = None,
     batch_size: Annotated[
         int,
-        typer.Option("--batch-size", help="Samples per network batch (does not change results)."),
+        typer.Option(
+            "--batch-size",
+            callback=_at_least_one,
+            help="Samples per network batch (does not change results).",
+        ),
     ] = 1000,
     out: Annotated[
         Path, typer.Option("--out", "-o", help=".npy (n, C, N) physical units, or .h5/.hdf5.")
@@ -443,9 +534,6 @@ def sample(
     from scorepde.fileio import atomic_save_npy
     from scorepde.training.model import SAMPLERS
 
-    _at_least_one(n)
-    if steps is not None:
-        _at_least_one(steps)
     if sampler is not None and sampler not in SAMPLERS:
         raise typer.BadParameter(
             f"{sampler!r} is not a sampler; expected one of {sorted(SAMPLERS)}",
@@ -455,6 +543,7 @@ def sample(
         raise typer.BadParameter(
             f"{str(out)!r}: expected a .npy, .h5 or .hdf5 file", param_hint="--out"
         )
+    _output_file(out, "--out")
     if (checkpoint is None) == (pretrained is None):
         raise typer.BadParameter(
             f"give exactly one of CHECKPOINT and --pretrained; got CHECKPOINT={checkpoint}, "
@@ -470,9 +559,16 @@ def sample(
     else:
         model = _load_model(checkpoint)
     values = _conditions(model, U0, length, F_right, condition)
+    _say_what_samples(model, checkpoint, sampler, steps)
     sampler, steps = model.default_sampling(sampler, steps)
     start = time.perf_counter()
-    fields = model.sample(values, n, sampler=sampler, steps=steps, seed=seed, batch_size=batch_size)
+    try:
+        fields = model.sample(
+            values, n, sampler=sampler, steps=steps, seed=seed, batch_size=batch_size
+        )
+    except ValueError as error:  # bad input the checks above did not anticipate
+        typer.echo(f"Error: {error}", err=True)
+        raise typer.Exit(code=2) from error
     elapsed = time.perf_counter() - start
     if out.suffix.lower() == ".npy":
         atomic_save_npy(out, fields.astype(np.float64))
@@ -497,10 +593,15 @@ def evaluate(
         typer.Option("--out", "-o", help="Report folder (default: CHECKPOINT/../evaluation)."),
     ] = None,
     n_samples: Annotated[
-        int | None, typer.Option("--n-samples", help="Model and simulator samples per condition.")
+        int | None,
+        typer.Option(
+            "--n-samples",
+            callback=_optional_at_least_one,
+            help="Model and simulator samples per condition.",
+        ),
     ] = None,
     sampler: Annotated[str | None, typer.Option("--sampler")] = None,
-    steps: Annotated[int | None, typer.Option("--steps")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", callback=_optional_at_least_one)] = None,
     targets: Annotated[str | None, typer.Option("--targets", help="quick or seed.")] = None,
     test_data: Annotated[
         Path | None, typer.Option("--test-data", help="HDF5 test design for held-out conditions.")
@@ -522,7 +623,7 @@ def evaluate(
     if sampler is not None:
         sampling = dataclasses.replace(sampling, sampler=sampler)
     if steps is not None:
-        sampling = dataclasses.replace(sampling, steps=_at_least_one(steps))
+        sampling = dataclasses.replace(sampling, steps=steps)
     if test_data is None:
         candidate = checkpoint / "data" / "test.h5"
         sibling = checkpoint.parent / "data" / "test.h5"

@@ -58,7 +58,9 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
         kwargs[name] = _coerce(hints[name], value, f"{where or cls.__name__}.{name}")
     try:
         return cls(**kwargs)
-    except TypeError as error:
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as error:  # a dataclass's own check: say where it failed
         raise ConfigError(f"{where or cls.__name__}: {error}") from error
 
 

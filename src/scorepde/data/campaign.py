@@ -12,8 +12,13 @@ Nothing is lost: the conditions are processed in chunks of ``chunk_conditions``;
 chunk is saved atomically as ``OUT.parts/chunk_00000.npz`` beside a ``manifest.json`` (the
 config, the problem's attributes and the design) that is written before any chunk. A rerun
 with the same config skips finished chunks; a different config is refused (use ``overwrite``);
-an unreadable chunk is reported and simulated again. When all chunks are done the HDF5 file is
-written atomically and the parts folder removed.
+an unreadable chunk (truncated, not a zip archive, wrong arrays) is reported and simulated again.
+When all chunks are done the HDF5 file is written atomically and the parts folder removed.
+
+One writer per output: a campaign holds ``OUT.lock`` (an ``flock``, released by the kernel when
+its holder dies) from start to end; a second campaign on the same ``out`` is refused with a
+``CampaignError`` naming the holder's pid and host. Holding the lock, a campaign first removes
+the temporary files a killed writer left beside ``out`` (``.OUT.XXXXXXXX.h5``).
 
 Where chunks run: in this process (``workers = 1``), in a pool of ``workers`` local processes,
 or on a dask.distributed cluster (``scheduler=ADDRESS`` of a running scheduler, or ``"local"``
@@ -33,6 +38,7 @@ import multiprocessing
 import shutil
 import sys
 import warnings
+import zipfile
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -43,7 +49,13 @@ import numpy as np
 import yaml
 
 from scorepde.configuration import ConfigError, from_dict, to_dict
-from scorepde.fileio import atomic_path, atomic_write_text
+from scorepde.fileio import (
+    LockedError,
+    atomic_path,
+    atomic_write_text,
+    exclusive_lock,
+    stale_temporaries,
+)
 from scorepde.problems import PROBLEMS, Problem, get_problem
 
 __all__ = [
@@ -54,6 +66,7 @@ __all__ = [
     "condition_seed",
     "config_from_attributes",
     "design_seed",
+    "lock_path",
     "parts_folder",
     "problem_from_config",
     "simulate_campaign",
@@ -146,6 +159,15 @@ class SimulationConfig:
                 f"SimulationConfig.problem_options = {self.problem_options!r} is not allowed; "
                 "expected a mapping of keyword arguments"
             )
+        try:  # the problem's own checks (e.g. params.n_points), now rather than mid-campaign
+            _cached_problem(
+                self.problem, json.dumps(_jsonable(self.problem_options), sort_keys=True)
+            )
+        except (TypeError, ValueError) as error:
+            raise ValueError(
+                f"SimulationConfig.problem_options = {self.problem_options!r} is not allowed: "
+                f"{error}"
+            ) from error
 
     @property
     def n_chunks(self) -> int:
@@ -229,6 +251,13 @@ def parts_folder(out: str | Path) -> Path:
     """The folder of finished chunks of a campaign writing ``out``: ``OUT.parts`` beside it."""
     out = Path(out)
     return out.with_name(out.name + ".parts")
+
+
+def lock_path(out: str | Path) -> Path:
+    """The lock file of a campaign writing ``out``: ``OUT.lock`` beside it, present while a
+    campaign runs (``fileio.exclusive_lock``; a dead holder's file does not block)."""
+    out = Path(out)
+    return out.with_name(out.name + ".lock")
 
 
 def _shard_path(parts: Path, chunk: int) -> Path:
@@ -422,8 +451,9 @@ def simulate_campaign(
 
     Raises:
         CampaignError: ``out`` or its parts folder belongs to a different config and
-            ``overwrite`` is False; or ``scheduler`` is given and dask.distributed is not
-            installed, or the scheduler cannot be reached.
+            ``overwrite`` is False; another live process is writing ``out`` (it holds
+            ``OUT.lock``; the message names its pid and host); or ``scheduler`` is given and
+            dask.distributed is not installed, or the scheduler cannot be reached.
     """
     config.validate()
     if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
@@ -434,7 +464,26 @@ def simulate_campaign(
     if scheduler is not None:
         _require_distributed(scheduler)  # fail before any work if dask is missing
     out = Path(out)
+    if out.is_dir():
+        raise CampaignError(f"out = {str(out)!r} is a folder; expected the path of an .h5 file")
+    try:
+        with exclusive_lock(lock_path(out)):
+            return _simulate_locked(config, out, overwrite, progress, scheduler)
+    except LockedError as error:
+        raise CampaignError(
+            f"{out} is being written by another campaign ({error.holder or 'holder unknown'}; "
+            f"lock {error.lock}); wait for it to finish, stop it, or choose another --out"
+        ) from None
+
+
+def _simulate_locked(
+    config: SimulationConfig, out: Path, overwrite: bool, progress: bool, scheduler: str | None
+) -> Path:
+    """:func:`simulate_campaign` once the campaign holds the lock on ``out``."""
     parts = parts_folder(out)
+    for stale in stale_temporaries(out):  # left by a writer killed before its rename
+        _say(f"removing {stale}, left by an interrupted write", progress)
+        stale.unlink(missing_ok=True)
     problem = problem_from_config(config)
     if out.exists() and not overwrite and _existing_output(out, config, problem):
         _say(f"{out} is already complete for this config; nothing to do", progress)
@@ -467,7 +516,7 @@ def simulate_campaign(
             continue
         try:
             _load_shard(task.shard, task, problem)
-        except (OSError, ValueError, KeyError, EOFError) as error:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
             warnings.warn(
                 f"chunk file {task.shard} is unreadable ({error}); simulating it again",
                 RuntimeWarning,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import abc
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -49,8 +50,10 @@ class ConditionSpec:
             requires ``low > 0``.
         description: one line for humans.
         physical_low, physical_high: the physically possible values form the *open* interval
-            ``(physical_low, physical_high)`` (infinite = unbounded). Values outside the design
-            range but inside this interval are allowed (a model may be asked to extrapolate).
+            ``(physical_low, physical_high)`` (infinite = unbounded), plus the closed design
+            range (a bound equal to a design-range end is included: ``F_right`` with
+            ``physical_low = low = 0`` allows ``[0, inf)``). Values outside the design range
+            but physical are allowed (a model may be asked to extrapolate).
     """
 
     name: str
@@ -83,9 +86,12 @@ class ConditionSpec:
             )
 
     def is_physical(self, values: np.ndarray) -> np.ndarray:
-        """Boolean mask, same shape as ``values``: finite and inside the physical domain."""
+        """Boolean mask, same shape as ``values``: finite and inside the physical domain (the
+        open interval ``(physical_low, physical_high)`` joined with the design range)."""
         values = np.asarray(values, dtype=float)
-        return np.isfinite(values) & (values > self.physical_low) & (values < self.physical_high)
+        above = (values > self.physical_low) | (values >= self.low)
+        below = (values < self.physical_high) | (values <= self.high)
+        return np.isfinite(values) & above & below
 
     def in_design_range(self, values: np.ndarray) -> np.ndarray:
         """Boolean mask, same shape as ``values``: inside the closed design range."""
@@ -93,8 +99,10 @@ class ConditionSpec:
         return (values >= self.low) & (values <= self.high)
 
     def domain_text(self) -> str:
-        """The physical domain as text, e.g. ``"(0, inf) L"``."""
-        return f"({self.physical_low:g}, {self.physical_high:g}) {self.unit}"
+        """The physical domain as text, e.g. ``"(0, inf) L"`` or ``"[0, inf) A/m^2"``."""
+        left = "[" if self.physical_low == self.low else "("
+        right = "]" if self.physical_high == self.high else ")"
+        return f"{left}{self.physical_low:g}, {self.physical_high:g}{right} {self.unit}"
 
 
 class BoundaryCondition(NamedTuple):
@@ -284,6 +292,25 @@ class Problem(abc.ABC):
                 )
         return array
 
+    def warn_outside_design_range(self, conditions: np.ndarray) -> bool:
+        """Warn (``UserWarning``, naming the condition, the value and the design range) for each
+        condition of ``conditions`` ``(M, k)`` outside its design range, where the problem's
+        documented regime (docs/physics.md) is not guaranteed; returns whether all are inside."""
+        inside = True
+        for j, spec in enumerate(self.conditions):
+            outside = ~spec.in_design_range(conditions[:, j])
+            if np.any(outside):
+                inside = False
+                warnings.warn(
+                    f"condition {spec.name} = {float(conditions[outside, j][0])!r} {spec.unit} "
+                    f"lies outside the design range [{spec.low:g}, {spec.high:g}] {spec.unit} of "
+                    f"problem {self.name!r}: the fields are computed, but the regime documented "
+                    "in docs/physics.md is not guaranteed there",
+                    UserWarning,
+                    stacklevel=3,
+                )
+        return inside
+
     def simulate(
         self,
         conditions: np.ndarray,
@@ -304,6 +331,7 @@ class Problem(abc.ABC):
             row-major: the draws of condition 0 first.
         """
         array = self.validate_conditions(conditions)
+        self.warn_outside_design_range(array)
         if isinstance(per_condition, bool) or not isinstance(per_condition, int | np.integer):
             raise ValueError(f"per_condition = {per_condition!r} is not allowed; expected int >= 1")
         if per_condition < 1:

@@ -72,7 +72,14 @@ class BatteryProblem(Problem):
             description="porosity correlation length in units of the electrode thickness L",
             physical_low=0.0,
         ),
-        ConditionSpec("F_right", "A/m^2", 0.0, 50.0, description="current flux at x = L"),
+        ConditionSpec(
+            "F_right",
+            "A/m^2",
+            0.0,
+            50.0,
+            description="current flux at x = L",
+            physical_low=0.0,  # discharge only: F_right < 0 drives c below 0 (docs/physics.md)
+        ),
     )
     channels = ("c", "phi")
     channel_units = ("mol/m^3", "V")

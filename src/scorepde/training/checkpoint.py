@@ -127,6 +127,40 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
+def load_latest_intact(
+    run_dir: str | Path, *, map_location: str | torch.device = "cpu"
+) -> tuple[LoadedCheckpoint | None, list[tuple[Path, str]]]:
+    """The newest checkpoint of ``run_dir`` that loads whole (trainer state included), and the
+    newer ones skipped as ``(folder, reason)``.
+
+    Tries the folder named in ``checkpoints/latest`` first, then every complete folder from
+    the newest down. Returns ``(None, [])`` for a run without checkpoints. Raises
+    :class:`CheckpointError` listing every folder and why when none is intact.
+    """
+    skipped: list[tuple[Path, str]] = []
+    candidates: list[Path] = []
+    try:
+        pointed = latest_checkpoint(run_dir)
+    except CheckpointError as error:
+        pointed = None
+        skipped.append((Path(run_dir) / "checkpoints" / "latest", str(error)))
+    if pointed is not None:
+        candidates.append(pointed)
+    candidates += [p for p in reversed(list_checkpoints(run_dir)) if p not in candidates]
+    for folder in candidates:
+        try:
+            return load_checkpoint(folder, map_location=map_location), skipped
+        except CheckpointError as error:
+            skipped.append((folder, str(error)))
+    if skipped:
+        reasons = "; ".join(f"{folder}: {reason}" for folder, reason in skipped)
+        raise CheckpointError(
+            f"no intact checkpoint in {Path(run_dir) / 'checkpoints'} ({reasons}); delete the "
+            "folder to start afresh"
+        )
+    return None, skipped
+
+
 # ---------------------------------------------------------------------------- saving
 
 
@@ -558,8 +592,65 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+#: The keys of ``model.yaml``: those every export writes, and those written when present.
+_MODEL_KEYS_REQUIRED = ("format", "model", "sample_shape", "condition_encoder")
+_MODEL_KEYS_OPTIONAL = (
+    "problem",
+    "channel_names",
+    "condition_names",
+    "has_normaliser",
+    "conditioning_spec",
+    "field_spec",
+    "metadata",
+    "provenance",
+    "files",
+)
+
+
+def _check_model_record(record: dict[str, Any], where: Path) -> None:
+    """Refuse a ``model.yaml`` with an unknown or missing key or a value of the wrong kind,
+    naming the file, the key, what was found and what is allowed."""
+    allowed = set(_MODEL_KEYS_REQUIRED) | set(_MODEL_KEYS_OPTIONAL)
+    unknown = sorted(str(key) for key in set(record) - allowed)
+    if unknown:
+        raise CheckpointError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+    missing = [key for key in _MODEL_KEYS_REQUIRED if key not in record]
+    if missing:
+        raise CheckpointError(f"{where}: missing key(s) {missing}")
+
+    def bad(key: str, expected: str) -> CheckpointError:
+        return CheckpointError(
+            f"{where}: {key} = {record[key]!r} is not allowed; expected {expected}"
+        )
+
+    shape = record["sample_shape"]
+    if (
+        not isinstance(shape, list)
+        or not shape
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in shape)
+    ):
+        raise bad("sample_shape", "a non-empty list of positive integers, e.g. [2, 100]")
+    for key in ("channel_names", "condition_names", "files"):
+        value = record.get(key)
+        if value is not None and (
+            not isinstance(value, list) or not all(isinstance(v, str) for v in value)
+        ):
+            raise bad(key, "a list of names or null")
+    for key in ("model", "condition_encoder", "conditioning_spec", "field_spec", "metadata"):
+        value = record.get(key)
+        if value is not None and not isinstance(value, dict):
+            raise bad(key, "a mapping" + ("" if key == "model" else " or null"))
+    if not isinstance(record["model"], dict):
+        raise bad("model", "a mapping")
+    if record.get("problem") is not None and not isinstance(record["problem"], str):
+        raise bad("problem", "a problem name or null")
+    if record.get("has_normaliser") is not None and not isinstance(record["has_normaliser"], bool):
+        raise bad("has_normaliser", "true or false")
+
+
 def _read_exported(folder: Path, map_location: str | torch.device) -> LoadedModel:
     record = _read_yaml(folder / "model.yaml", MODEL_FORMAT)
+    _check_model_record(record, folder / "model.yaml")
     for name in record.get("files", []):  # folders written before the list existed: no check
         if not (folder / name).is_file():
             raise CheckpointError(f"model folder {folder} is missing {name}")
@@ -573,6 +664,20 @@ def _read_exported(folder: Path, map_location: str | torch.device) -> LoadedMode
     arrays = load_arrays(folder / ARRAYS_FILE)
     where = folder / "model.yaml"
     encoder_dict = record.get("condition_encoder")
+    try:
+        encoder = ConditionEncoder.from_dict(encoder_dict) if encoder_dict else None
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{where}: bad condition_encoder ({error!r})") from error
+    sample_shape = tuple(record["sample_shape"])
+    network_shape = getattr(normaliser, "latent_shape", None) or getattr(
+        normaliser, "field_shape", None
+    )
+    if network_shape is not None and tuple(network_shape) != sample_shape:
+        # the network's space: the fields, or a subspace normaliser's coefficients (1, K)
+        raise CheckpointError(
+            f"{where}: sample_shape = {list(sample_shape)} does not match the shape "
+            f"{list(network_shape)} of one sample in {folder / 'normaliser.json'}"
+        )
     model = _build_with_weights(model_config, folder / "model.safetensors", map_location)
     metadata = join_arrays(record.get("metadata") or {}, arrays, where)
     return LoadedModel(
@@ -580,9 +685,9 @@ def _read_exported(folder: Path, map_location: str | torch.device) -> LoadedMode
         score_model=model,
         model_config=model_config,
         normaliser=normaliser,
-        condition_encoder=ConditionEncoder.from_dict(encoder_dict) if encoder_dict else None,
+        condition_encoder=encoder,
         problem_name=record.get("problem"),
-        sample_shape=tuple(record["sample_shape"]),
+        sample_shape=sample_shape,
         channel_names=record.get("channel_names"),
         condition_names=record.get("condition_names"),
         metadata={**metadata, "provenance": record.get("provenance")},

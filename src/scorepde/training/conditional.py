@@ -36,8 +36,9 @@ from scorepde.conditioning import Conditioning, ConditioningSpec
 from scorepde.data.normalisation import ConditionEncoder
 from scorepde.diffusion.processes import NoiseProcess
 from scorepde.fields import FieldSpec
+from scorepde.problems import PROBLEMS
 from scorepde.sampling.registry import DEFAULT_STEPS, FALLBACK_STEPS, resolve_sampler
-from scorepde.training.checkpoint import read_model, save_trained_model
+from scorepde.training.checkpoint import CheckpointError, read_model, save_trained_model
 from scorepde.training.config import resolve_device
 from scorepde.training.model_config import ModelConfig
 from scorepde.training.transforms import Standardiser, transform_from_record
@@ -110,6 +111,8 @@ class ConditionalModel:
         self.channel_names = list(channel_names or [])
         self.condition_names = list(condition_names or [])
         self.metadata = dict(metadata or {})
+        #: The folder the model was loaded from (an exported model or a checkpoint), or None.
+        self.source: Path | None = None
 
     # ------------------------------------------------------------------ former names
 
@@ -181,11 +184,45 @@ class ConditionalModel:
                 f"conditions have {values.shape[1]} columns; this model expects {k}: "
                 f"{self.condition_names}"
             )
+        self.check_conditions(values)
         check = getattr(transform, "check", None)
         if callable(check):
             check(values)
         encoded = np.asarray(transform.encode(values), dtype=np.float32)
         return torch.from_numpy(np.ascontiguousarray(encoded))
+
+    def check_conditions(self, conditions: Any) -> np.ndarray:
+        """Refuse impossible physical conditions before any sampling; returns them as float64
+        ``(n, k)``.
+
+        conditions: ``(k,)`` or ``(n, k)`` in physical units (columns :attr:`condition_names`).
+        For a model of a known problem (``problems.PROBLEMS[problem_name]``) each named
+        condition must lie in its physical domain (``ConditionSpec.is_physical``); otherwise
+        every value must be finite. Raises ``ValueError`` naming the condition, the value and
+        the allowed domain. Values that are physical but outside the training range are allowed
+        (the condition encoder warns that the model extrapolates).
+        """
+        values = np.asarray(conditions, dtype=np.float64)
+        if values.ndim == 1:
+            values = values[None, :]
+        if values.ndim != 2:
+            raise ValueError(f"conditions must have shape (k,) or (n, k), got {values.shape}")
+        problem = PROBLEMS.get(self.problem_name) if self.problem_name else None
+        specs = {spec.name: spec for spec in problem.conditions} if problem else {}
+        names = list(self.condition_names)
+        for j in range(values.shape[1]):
+            name = names[j] if j < len(names) else f"#{j}"
+            spec = specs.get(name)
+            column = values[:, j]
+            ok = spec.is_physical(column) if spec is not None else np.isfinite(column)
+            if not np.all(ok):
+                where = f" for problem {self.problem_name!r}" if spec is not None else ""
+                domain = spec.domain_text() if spec is not None else "(-inf, inf)"
+                raise ValueError(
+                    f"condition {name} = {float(column[~ok][0])!r} is not allowed{where}; "
+                    f"expected a finite value in {domain}"
+                )
+        return values
 
     def _standardised_condition(
         self, transform: Standardiser, conditions: Any, n: int
@@ -324,7 +361,14 @@ class ConditionalModel:
             progress=progress,
             **sampler_options,
         )
-        return self.to_physical(samples, cond)
+        physical = self.to_physical(samples, cond)
+        if not np.all(np.isfinite(physical)):  # never hand back a silent NaN
+            raise ValueError(
+                f"sampling at conditions {np.asarray(conditions).tolist()!r} gave non-finite "
+                "values: the conditions lie so far outside the training range that the "
+                "transforms overflow; use conditions nearer the training range"
+            )
+        return physical
 
     def to_physical(
         self, samples: Tensor | np.ndarray, cond: Tensor | Conditioning | None = None
@@ -394,21 +438,35 @@ class ConditionalModel:
             x_transform = transform_from_record(transforms["x"])
         if "condition" in transforms:
             condition_transform = transform_from_record(transforms["condition"])
-        return cls(
+        where = loaded.folder / (
+            "model.yaml" if loaded.folder.joinpath("model.yaml").is_file() else "config.yaml"
+        )
+        try:
+            field_spec = FieldSpec.from_dict(loaded.field_spec) if loaded.field_spec else None
+            conditioning_spec = (
+                ConditioningSpec.from_dict(loaded.conditioning_spec)
+                if loaded.conditioning_spec
+                else None
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise CheckpointError(
+                f"{where}: bad field_spec or conditioning_spec ({error!r})"
+            ) from error
+        model = cls(
             loaded.score_model,
             loaded.model_config,
             x_transform=x_transform,
             condition_transform=condition_transform,
             sample_shape=loaded.sample_shape,
-            field_spec=FieldSpec.from_dict(loaded.field_spec) if loaded.field_spec else None,
-            conditioning_spec=ConditioningSpec.from_dict(loaded.conditioning_spec)
-            if loaded.conditioning_spec
-            else None,
+            field_spec=field_spec,
+            conditioning_spec=conditioning_spec,
             problem_name=loaded.problem_name,
             channel_names=loaded.channel_names,
             condition_names=loaded.condition_names,
             metadata=metadata,
         )
+        model.source = loaded.folder
+        return model
 
 
 #: The forward model's former name: the same class (same constructor keywords accepted).

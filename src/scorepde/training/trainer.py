@@ -53,9 +53,11 @@ from scorepde.fileio import atomic_write_text
 from scorepde.training import distributed
 from scorepde.training.checkpoint import (
     CheckpointError,
+    LoadedCheckpoint,
     checkpoint_name,
     latest_checkpoint,
     load_checkpoint,
+    load_latest_intact,
     save_checkpoint,
 )
 from scorepde.training.config import (
@@ -352,9 +354,18 @@ class Trainer:
         }
 
         resumed = False
-        latest = latest_checkpoint(self.run_dir) if resume else None
-        if latest is not None:
-            self._restore(latest)
+        loaded, skipped = (
+            load_latest_intact(self.run_dir, map_location=self.device) if resume else (None, [])
+        )
+        for folder, reason in skipped:
+            warnings.warn(
+                f"skipped checkpoint {folder}, which cannot be read ({reason}); resuming from "
+                f"{loaded.folder if loaded is not None else 'none'}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        if loaded is not None:
+            self._restore(loaded.folder, loaded)
             resumed = True
         elif not resume and latest_checkpoint(self.run_dir) is not None:
             raise CheckpointError(
@@ -666,9 +677,11 @@ class Trainer:
             state["source"] = source_state
         return state
 
-    def _restore(self, folder: Path) -> None:
-        """Load weights, EMA, optimiser, scheduler, generators and history from ``folder``."""
-        loaded = load_checkpoint(folder, map_location=self.device)
+    def _restore(self, folder: Path, loaded: LoadedCheckpoint | None = None) -> None:
+        """Load weights, EMA, optimiser, scheduler, generators and history from ``folder``
+        (``loaded``: the checkpoint already read from it)."""
+        if loaded is None:
+            loaded = load_checkpoint(folder, map_location=self.device)
         differences = model_config_differences(loaded.model_config, self.model_config)
         if differences:
             raise CheckpointError(
