@@ -108,3 +108,20 @@ def test_files_keep_arrays_in_safetensors_and_round_trip(tmp_path: Path, kind: s
     arrays_path(path).unlink()
     with pytest.raises(NormalisationError, match=r"arrays file .* is missing"):
         load_normaliser(path)
+
+
+def test_whitened_subspace_has_unit_spread_and_round_trips(tmp_path: Path) -> None:
+    fields, encoded, groups = grouped_fields()
+    base = ConditionalNormaliser(degree=1)
+    with pytest.warns(UserWarning):
+        plain = SubspaceNormaliser(base, 10).fit(fields, encoded, groups)
+    whitened = SubspaceNormaliser(base, 10, whiten=True).fit(fields, encoded, groups)
+    w = whitened.transform(fields, encoded)
+    np.testing.assert_allclose(w.reshape(len(w), -1).std(axis=0), 1.0, rtol=1e-10)
+    # the same field space: whitening is undone exactly by inverse
+    np.testing.assert_allclose(
+        whitened.inverse(w, encoded), plain.inverse(plain.transform(fields, encoded), encoded)
+    )
+    loaded = load_normaliser(whitened.save(tmp_path / "w.json"))
+    assert loaded.whiten
+    np.testing.assert_array_equal(loaded.transform(fields, encoded), w)

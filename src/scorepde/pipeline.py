@@ -122,9 +122,9 @@ def fit_normaliser(
         ).fit(dataset.fields, encoded, dataset.condition_index)
     if recipe.data.subspace_components is None:
         return base
-    return SubspaceNormaliser(base, recipe.data.subspace_components).fit(
-        dataset.fields, encoded, dataset.condition_index
-    )
+    return SubspaceNormaliser(
+        base, recipe.data.subspace_components, whiten=recipe.data.subspace_whiten
+    ).fit(dataset.fields, encoded, dataset.condition_index)
 
 
 def model_sample_shape(recipe: Recipe, problem: Problem) -> list[int]:

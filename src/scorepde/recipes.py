@@ -37,7 +37,8 @@ class DataRecipe:
     mean and scale. subspace_components: if set, the normalised fields are projected onto
     their leading principal directions and the model learns those ``K`` coefficients
     (``scorepde.data.normalisation.SubspaceNormaliser``; needs a vector backbone such as
-    ``mlp``); None keeps every grid value. source: ``"file"`` (train on the fields of
+    ``mlp``); None keeps every grid value. subspace_whiten: divide each subspace coefficient
+    by its training spread (see ``SubspaceNormaliser``). source: ``"file"`` (train on the fields of
     ``train``, the default) or ``"stream"`` (every batch is simulated afresh during training,
     for cheap simulators: conditions drawn uniformly over the design ranges, log-uniformly for
     log-scale conditions, ``stream_per_condition`` fields each; ``train`` is still simulated,
@@ -51,6 +52,7 @@ class DataRecipe:
     normalisation: str = "conditional"
     normalisation_degree: int = 2
     subspace_components: int | None = None
+    subspace_whiten: bool = False
     source: str = "file"
     stream_per_condition: int = 25
     stream_epoch_samples: int | None = None
