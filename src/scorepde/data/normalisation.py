@@ -520,7 +520,7 @@ class ConditionalNormaliser(_JsonFile):
                 f"{len(encoded)} condition rows for {n} fields; expected one row each (or one)"
             )
         features = polynomial_features(encoded, self.exponents)
-        mean = np.tensordot(features, self.mean_coefficients, axes=(1, 0))
+        mean = np.einsum("mf,f...->m...", features, self.mean_coefficients)
         scale = np.maximum(features @ self.scale_coefficients, self.scale_floor)
         return mean, scale.reshape(*scale.shape, *([1] * (self.mean_coefficients.ndim - 2)))
 
