@@ -117,17 +117,21 @@ def solve_potential_published(
     current = _check_condition("F_right", F_right, batch).astype(dtype)
     eps = porosity.T.astype(dtype)  # (N, B)
     h = dtype.type(params.cell_width)
+    # rows multiplied by h^2 (face conductances k_{i+1/2}, reaction r h^2), summed in the
+    # public code's order, so that dtype=float32 rounds as it does: r h^2 ~ 3e-8 S/m is
+    # below the float32 resolution of the diagonal ~ 0.4 S/m (docs/physics.md)
     conductivity = params.effective_conductivity(eps).astype(dtype)
-    faces = _face_means(conductivity.T).T / (h * h)  # (N-1, B), S/m^3
-    reaction = (params.surface_area_density(eps) * params.reaction_rate).astype(dtype)
+    faces = _face_means(conductivity.T).T  # (N-1, B), S/m
+    area = params.surface_area_density(eps).astype(dtype)
+    reaction = area * dtype.type(params.reaction_rate) * (h * h)  # S/m
     solid = params.solid_potential(params.cell_centres()).astype(dtype)[:, None]
     lower = np.zeros_like(eps)
     upper = np.zeros_like(eps)
     lower[1:] = -faces
     upper[:-1] = -faces
-    diag = reaction - lower - upper
+    diag = (-lower - upper) + reaction
     rhs = reaction * (solid - open_circuit[None, :])
-    rhs[-1] += current / h
+    rhs[-1] += h * current
     phi = _solve_columns(lower, diag, upper, rhs, reaction, dtype)
     return np.asarray(phi.T, dtype=float)
 
@@ -305,7 +309,7 @@ def solve_battery_published(
     F_right: float | np.ndarray,
     params: BatteryParameters = _DEFAULT_PARAMETERS,
     settings: PublishedCodeSettings = PUBLISHED_CODE_SETTINGS,
-    dtype: type | np.dtype = np.float64,
+    dtype: type | np.dtype | None = None,
 ) -> BatterySolution:
     """Fields ``(c(T), phi)`` of the published-code formulation on the cell centres.
 
@@ -313,8 +317,9 @@ def solve_battery_published(
         porosity: (B, N) or (N,) porosity on ``params.cell_centres()``, inside (0, 1).
         U0: V, scalar or (B,). F_right: A/m^2, scalar or (B,).
         params: model constants (``n_points`` cells).
-        settings: time step and final time (``gp_jitter`` is not used here).
-        dtype: arithmetic precision, float64 (default) or float32 (the public code's).
+        settings: time step, final time and precision (``gp_jitter`` is not used here).
+        dtype: arithmetic precision, float64 or float32 (the public code's); default (None)
+            ``settings.precision``.
 
     Returns:
         :class:`~scorepde.physics.battery.BatterySolution` of (B, N) arrays: ``c`` at
@@ -324,7 +329,7 @@ def solve_battery_published(
     params = _check_parameters(params)
     if not isinstance(settings, PublishedCodeSettings):
         raise TypeError(f"settings must be a PublishedCodeSettings, got {type(settings).__name__}")
-    dtype = _check_dtype(dtype)
+    dtype = _check_dtype(settings.precision if dtype is None else dtype)
     porosity = _check_porosity(porosity, params)
     batch = porosity.shape[0]
     open_circuit = _check_condition("U0", U0, batch)

@@ -219,21 +219,38 @@ class PublishedCodeSettings:
         final_time: output time ``T``, s; ``T / dt`` must be a whole number of steps.
         gp_jitter: nugget added to the unit-variance GP covariance (``K + jitter I``),
             dimensionless (relative to the variance).
+        precision: arithmetic of the solver, ``"float64"`` (default) or ``"float32"`` (the
+            public code's, which rounds away most of the reaction term of the potential's
+            matrix; use it to reproduce the stored data, see docs/physics.md).
     """
 
     time_step: float = 0.1
     final_time: float = 100.0
     gp_jitter: float = 1e-4
+    precision: str = "float64"
 
-    UNITS: ClassVar[dict[str, str]] = {"time_step": "s", "final_time": "s", "gp_jitter": "1"}
+    UNITS: ClassVar[dict[str, str]] = {
+        "time_step": "s",
+        "final_time": "s",
+        "gp_jitter": "1",
+        "precision": "",
+    }
+    PRECISIONS: ClassVar[tuple[str, str]] = ("float64", "float32")
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first value that is not allowed."""
+        if self.precision not in self.PRECISIONS:
+            raise ValueError(
+                f"PublishedCodeSettings.precision = {self.precision!r} is not allowed; expected "
+                f"one of {list(self.PRECISIONS)}"
+            )
         for item in fields(self):
             value = getattr(self, item.name)
+            if item.name == "precision":
+                continue
             if isinstance(value, bool) or not isinstance(
                 value, int | float | np.floating | np.integer
             ):
@@ -268,6 +285,12 @@ class PublishedCodeSettings:
         """Number of implicit-Euler steps ``round(T / dt)``."""
         return round(self.final_time / self.time_step)
 
-    def as_attributes(self) -> dict[str, float]:
-        """``{name: value}`` with plain Python floats, ready for HDF5 attributes."""
-        return {item.name: float(getattr(self, item.name)) for item in fields(self)}
+    def as_attributes(self) -> dict[str, float | str]:
+        """``{name: value}`` with plain Python floats (and the precision's name), ready for
+        HDF5 attributes."""
+        return {
+            item.name: getattr(self, item.name)
+            if item.name == "precision"
+            else float(getattr(self, item.name))
+            for item in fields(self)
+        }

@@ -92,6 +92,8 @@ class BatteryProblem(Problem):
             post's public code computes); see the module docstring. It sets the grid, the GP
             nugget, the solver, the design ranges (:attr:`conditions`, per instance) and the
             declared invariances.
+        precision: ``published-code`` only: ``"float64"`` (default) or ``"float32"``, the
+            public code's arithmetic, which reproduces its stored fields (docs/physics.md).
     """
 
     name = "battery"
@@ -119,6 +121,7 @@ class BatteryProblem(Problem):
         kernel: str = "squared_exponential",
         variance: float = 1.0,
         formulation: str = "post",
+        precision: str = "float64",
     ) -> None:
         if formulation not in FORMULATIONS:
             raise ValueError(
@@ -131,9 +134,14 @@ class BatteryProblem(Problem):
         self.formulation = formulation
         self.settings: PublishedCodeSettings | None = None
         jitter = 0.0
+        if formulation != "published-code" and precision != "float64":
+            raise ValueError(
+                f"precision = {precision!r} is not allowed for formulation {formulation!r}; "
+                "only 'published-code' takes 'float32'"
+            )
         if formulation == "published-code":
             self.conditions = PUBLISHED_CODE_CONDITIONS
-            self.settings = PublishedCodeSettings()
+            self.settings = PublishedCodeSettings(precision=precision)
             jitter = self.settings.gp_jitter
             self._grid = self.params.cell_centres()
         else:
@@ -156,6 +164,7 @@ class BatteryProblem(Problem):
             "kernel": self.kernel,
             "variance": self.variance,
             "formulation": self.formulation,
+            **({} if self.settings is None else {"precision": self.settings.precision}),
         }
 
     def attributes(self) -> dict[str, Any]:
@@ -176,6 +185,7 @@ class BatteryProblem(Problem):
             for key, value in self.settings.as_attributes().items():
                 if key != "gp_jitter":
                     out[f"transient.{key}"] = value
+                if key in ("time_step", "final_time"):
                     out[f"transient.{key}.unit"] = self.settings.UNITS[key]
         out["condition_specs"] = json.dumps([dataclasses.asdict(s) for s in self.conditions])
         return out
