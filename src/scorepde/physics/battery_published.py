@@ -115,7 +115,7 @@ def solve_potential_published(
     batch = porosity.shape[0]
     open_circuit = _check_condition("U0", U0, batch).astype(dtype)
     current = _check_condition("F_right", F_right, batch).astype(dtype)
-    eps = porosity.T.astype(dtype)  # (N, B)
+    eps = np.ascontiguousarray(porosity.T, dtype=dtype)  # (N, B)
     h = dtype.type(params.cell_width)
     # rows multiplied by h^2 (face conductances k_{i+1/2}, reaction r h^2), summed in the
     # public code's order, so that dtype=float32 rounds as it does: r h^2 ~ 3e-8 S/m is
@@ -170,8 +170,8 @@ def _concentration_system(
     for the steady state); the last row is the Dirichlet row ``c_{N-1} = c_right``."""
     porosity = _check_porosity(porosity, params)
     current = _check_nodal("reaction_current", current, porosity.shape)
-    eps = porosity.T.astype(dtype)
-    j = current.T.astype(dtype)
+    eps = np.ascontiguousarray(porosity.T, dtype=dtype)
+    j = np.ascontiguousarray(current.T, dtype=dtype)
     h = dtype.type(params.cell_width)
     diffusivity = params.effective_diffusivity(eps).astype(dtype)
     faces = _face_means(diffusivity.T).T / (h * h)  # (N-1, B), 1/s
