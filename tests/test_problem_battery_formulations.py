@@ -8,11 +8,14 @@ import h5py
 import numpy as np
 import pytest
 
+from helpers import tiny_recipe_dict
+from scorepde import pipeline
 from scorepde.data.campaign import SimulationConfig, simulate_campaign
 from scorepde.data.schema import read_attributes
 from scorepde.physics.battery import solve_battery
 from scorepde.physics.random_fields import GaussianProcessSampler, porosity_from_latent
 from scorepde.problems import BatteryProblem, get_problem
+from scorepde.recipes import Recipe
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +121,17 @@ def test_campaign_records_the_formulation(tmp_path) -> None:
         conditions = handle["conditions"][...]
     assert np.all(np.abs(conditions[:, 0]) <= 0.2)
     assert np.all((conditions[:, 1] >= 0.02) & (conditions[:, 1] <= 0.2))
+
+
+def test_pipeline_evaluates_against_the_formulation_it_was_trained_on(tmp_path) -> None:
+    """The model records only the problem's name; the evaluation rebuilds the problem with the
+    recipe's problem_options (here the formulation), not with the defaults."""
+    data = tiny_recipe_dict()
+    for split in ("train", "test"):
+        data["data"][split]["problem_options"] = {"formulation": "published-code"}
+    data["evaluation"].update(conditions=[[0.0, 0.1, 25.0]], held_out=0, invariance_shift=None)
+    report = pipeline.run(Recipe.from_dict(data), tmp_path / "run", progress=False, log=None)
+    results = json.loads((report.parent / "report.json").read_text(encoding="utf-8"))
+    text = json.dumps(results)
+    assert "c:dirichlet:right" in text and "neumann" not in text  # published-code's constraints
+    assert '"invariances"' not in text  # published-code declares none

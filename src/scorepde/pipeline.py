@@ -349,7 +349,11 @@ def evaluate(
     if problem is None:
         if model.problem_name is None:
             raise ValueError("the model records no problem; pass problem=...")
-        problem = problem_from_config(SimulationConfig(problem=model.problem_name))
+        recorded = ((model.metadata.get("recipe_config") or {}).get("data") or {}).get("train")
+        options = dict((recorded or {}).get("problem_options") or {})  # e.g. the formulation
+        problem = problem_from_config(
+            SimulationConfig(problem=model.problem_name, problem_options=options)
+        )
     targets = targets_from_config(evaluation.targets)
     conditions, labels = evaluation_conditions(problem, evaluation, test_data)
 
