@@ -8,6 +8,10 @@ Prints a Markdown table (record it in docs/benchmarks.md, section "Solver"):
   extrapolated to ``--n`` fields;
 * the time of a seed-scale data set (default 25,000 fields = 250 conditions x 100 fields, each
   condition with its own correlation length): GP sampling and the batched solve, separately;
+* the ``published-code`` formulation (``solve_battery_published``: potential once, then 1000
+  implicit-Euler steps of the concentration, vectorised over the batch): the time for
+  ``--published-n`` fields (default 25,000 = the post's 1,000 conditions x 25), and the same
+  solver one field at a time (a per-field loop, as the public code runs) on a few fields;
 * 2-D Darcy flow (``solve_darcy``, banded Cholesky per field) on N x N cells, N = 32 and 64:
   ``--darcy-n`` fields each (100 per condition, log-uniform l in [0.05, 0.5], sigma uniform in
   [0.25, 1.5]): Kronecker GP sampling and the solve, fields per second, and the time for the
@@ -19,7 +23,7 @@ process is pinned to one core where the OS allows it (``os.sched_setaffinity``).
 Usage::
 
     python benchmarks/bench_solver.py [--n 25000] [--n-scipy 500] [--repeats 3] [--seed 0]
-        [--darcy-n 1000]
+        [--darcy-n 1000] [--published-n 25000]
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from scorepde.physics import (  # noqa: E402
     solve_battery,
     solve_darcy,
 )
+from scorepde.physics.battery_published import solve_battery_published  # noqa: E402
 
 FIELDS_PER_CONDITION = 100  # as in the seed data set: 250 conditions x 100 fields
 DARCY_SIZES = (32, 64)  # cells per side
@@ -127,6 +132,50 @@ def darcy_table(n_fields: int, repeats: int, seed: int) -> None:
         )
 
 
+def published_table(n_fields: int, repeats: int, seed: int, n_loop: int = 5) -> None:
+    """Print the throughput of the published-code formulation (25 fields per condition,
+    the public code's ranges: U0 in [-0.2, 0.2] V, l log-uniform in [0.02, 0.2] L, F_right in
+    [0, 50] A/m^2), batched and one field at a time."""
+    params = BatteryParameters()
+    per_condition = 25
+    rng = np.random.default_rng(seed)
+    n_conditions = -(-n_fields // per_condition)
+    open_circuit = rng.uniform(-0.2, 0.2, n_conditions)
+    current = rng.uniform(0.0, 50.0, n_conditions)
+    lengths = params.length * np.exp(rng.uniform(np.log(0.02), np.log(0.2), n_conditions))
+    sampler = GaussianProcessSampler(params.cell_centres(), jitter=1e-4)
+    start = time.perf_counter()
+    latent = np.concatenate([sampler.sample(length, per_condition, rng) for length in lengths])
+    sampling_time = time.perf_counter() - start
+    porosity = porosity_from_latent(latent[:n_fields])
+    repeat = np.repeat(np.arange(n_conditions), per_condition)[:n_fields]
+    solve_time = best_time(
+        lambda: solve_battery_published(porosity, open_circuit[repeat], current[repeat]),
+        repeats,
+    )
+    n_loop = min(n_loop, n_fields)
+    start = time.perf_counter()
+    for index in range(n_loop):
+        solve_battery_published(
+            porosity[index], open_circuit[repeat[index]], current[repeat[index]]
+        )
+    per_field = (time.perf_counter() - start) / n_loop
+    print()
+    print(f"published-code formulation (1000 implicit-Euler steps), {n_fields} fields, one core:")
+    print()
+    print("| run | fields/s | time (s) |")
+    print("|---|---:|---:|")
+    print(
+        f"| GP sampling ({n_conditions} length scales, nugget 1e-4) | "
+        f"{n_fields / sampling_time:,.0f} | {sampling_time:.2f} |"
+    )
+    print(f"| batched solve | {n_fields / solve_time:,.0f} | {solve_time:.2f} |")
+    print(
+        f"| one field at a time ({n_loop} fields, extrapolated) | {1.0 / per_field:,.1f} | "
+        f"{per_field * n_fields:.0f} |"
+    )
+
+
 def best_time(function, repeats: int) -> float:
     """Smallest wall time of ``repeats`` calls, s."""
     times = []
@@ -145,6 +194,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--darcy-n", type=int, default=1000, help="Darcy fields per grid size (0: skip)"
+    )
+    parser.add_argument(
+        "--published-n", type=int, default=25_000, help="published-code fields (0: skip)"
     )
     args = parser.parse_args()
     if args.n < 1 or not 1 <= args.n_scipy <= args.n or args.repeats < 1 or args.darcy_n < 0:
@@ -207,6 +259,8 @@ def main() -> None:
     )
     if args.darcy_n > 0:
         darcy_table(args.darcy_n, args.repeats, args.seed)
+    if args.published_n > 0:
+        published_table(args.published_n, 1, args.seed)
 
 
 if __name__ == "__main__":

@@ -193,6 +193,36 @@ def _plot_dataset(out: Path) -> list[Path]:
     return [fields_png, band_png]
 
 
+def _simulate_out(path: Path) -> Path:
+    if path.suffix.lower() not in (*_H5_SUFFIXES, ".npy"):
+        raise typer.BadParameter(
+            f"{str(path)!r} has suffix {path.suffix!r}; expected one of {[*_H5_SUFFIXES, '.npy']}"
+        )
+    return path
+
+
+def _one_condition(names: tuple[str, ...], items: list[str]) -> list[float]:
+    """NAME=VALUE items -> one conditions row in the order ``names``; all must be given."""
+    given: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            given[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise typer.BadParameter(f"{item!r} is not NAME=NUMBER", param_hint="--condition")
+    unknown = sorted(set(given) - set(names))
+    missing = [n for n in names if n not in given]
+    if unknown or missing:
+        raise typer.BadParameter(
+            f"give every condition of {list(names)} (one condition, no design); missing "
+            f"{missing}, unknown {unknown}",
+            param_hint="--condition",
+        )
+    return [given[n] for n in names]
+
+
 @app.command()
 def simulate(
     problem: Annotated[
@@ -219,8 +249,29 @@ def simulate(
         int, typer.Option("--seed", callback=_seed, help="Seed of the design and all draws.")
     ] = 0,
     out: Annotated[
-        Path, typer.Option("--out", callback=_h5_path, help="Output HDF5 file (.h5/.hdf5).")
+        Path,
+        typer.Option(
+            "--out",
+            callback=_simulate_out,
+            help="Output HDF5 file (.h5/.hdf5); .npy with --condition (one condition).",
+        ),
     ] = Path("runs/battery/train.h5"),
+    formulation: Annotated[
+        str | None,
+        typer.Option(
+            "--formulation",
+            help="Battery formulation: post (default) | published-code (the post's public code).",
+        ),
+    ] = None,
+    condition: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--condition",
+            "-c",
+            help="NAME=VALUE for every condition: simulate that one condition (no design) "
+            "into a .npy file of shape (per-condition, C, *grid).",
+        ),
+    ] = None,
     split: Annotated[
         str,
         typer.Option(
@@ -277,9 +328,19 @@ def simulate(
     Quick default: 100 conditions x 100 draws = 10,000 fields.
     Full seed recipe: --conditions 250 (250 x 100 = 25,000 fields).
     A rerun with the same settings resumes from the finished chunks in OUT.parts/.
+    One condition: -c U0=0 -c l=0.1 -c F_right=25 --per-condition 1000 --out f.npy.
     """
     from scorepde.data.campaign import CampaignError, SimulationConfig, simulate_campaign
 
+    problem_options = {} if formulation is None else {"formulation": formulation}
+    if condition:
+        _simulate_one(problem, problem_options, condition, per_condition, seed, out, quiet)
+        return
+    if out.suffix.lower() == ".npy":
+        raise typer.BadParameter(
+            ".npy output needs one condition: give every condition with -c NAME=VALUE",
+            param_hint="--out",
+        )
     config = SimulationConfig(
         problem=problem,
         n_conditions=conditions,
@@ -289,6 +350,7 @@ def simulate(
         design=design,
         chunk_conditions=chunk_conditions,
         workers=workers,
+        problem_options=problem_options,
     )
     start = time.perf_counter()
     try:
@@ -307,6 +369,47 @@ def simulate(
         )
         for picture in pictures:
             typer.echo(f"figure: {picture}")
+
+
+def _simulate_one(
+    name: str,
+    options: dict[str, Any],
+    items: list[str],
+    per_condition: int,
+    seed: int,
+    out: Path,
+    quiet: bool,
+) -> None:
+    """``simulate`` at one condition: ``per_condition`` fields -> ``out`` (.npy)."""
+    import numpy as np
+
+    from scorepde.problems import get_problem
+
+    if out.suffix.lower() != ".npy":
+        raise typer.BadParameter(
+            f"one condition (-c) writes a .npy file; got {str(out)!r}", param_hint="--out"
+        )
+    try:
+        problem = get_problem(name, **options)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--formulation") from error
+    row = _one_condition(problem.condition_names, items)
+    start = time.perf_counter()
+    try:
+        fields = problem.simulate([row], per_condition, [np.random.SeedSequence(seed)])["fields"]
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--condition") from error
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out, fields)
+    if not quiet:
+        described = ", ".join(
+            f"{n}={v:g}" for n, v in zip(problem.condition_names, row, strict=True)
+        )
+        typer.echo(
+            f"{len(fields)} fields {fields.shape[1:]} ({problem.name}, "
+            f"{getattr(problem, 'formulation', 'default')}, {described}, seed {seed}) -> "
+            f"{out} in {time.perf_counter() - start:.1f} s"
+        )
 
 
 # ----------------------------------------------------------------------------- model commands

@@ -17,7 +17,7 @@ from typing import ClassVar
 
 import numpy as np
 
-__all__ = ["BatteryParameters"]
+__all__ = ["BatteryParameters", "PublishedCodeSettings"]
 
 
 def _require(condition: bool, name: str, value: object, allowed: str) -> None:
@@ -151,6 +151,17 @@ class BatteryParameters:
         """Grid spacing ``L / (N - 1)``, m."""
         return self.length / (self.n_points - 1)
 
+    def cell_centres(self) -> np.ndarray:
+        """Cell centres ``x_i = (i + 1/2) L / N`` of ``N = n_points`` equal cells: ``(N,)``, m.
+
+        The grid of the ``published-code`` formulation (cell-centred finite volumes)."""
+        return (np.arange(self.n_points) + 0.5) * (self.length / self.n_points)
+
+    @property
+    def cell_width(self) -> float:
+        """Cell width ``L / N`` of the cell-centred grid, m."""
+        return self.length / self.n_points
+
     def solid_potential(self, x: np.ndarray) -> np.ndarray:
         """Solid-phase potential ``phi_s(x) = slope * x``: same shape as ``x`` (m), V."""
         return self.solid_potential_slope * np.asarray(x, dtype=float)
@@ -193,3 +204,93 @@ class BatteryParameters:
         for name, value in self.as_attributes().items():
             lines.append(f"| {name} | {self.SYMBOLS[name]} | {value:g} | {self.UNITS[name]} |")
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class PublishedCodeSettings:
+    """What the ``published-code`` formulation adds to :class:`BatteryParameters`.
+
+    The post's public code (OpenNumerics/SGM-for-porous-media) uses the same constants as
+    ``BatteryParameters()`` but integrates the concentration in time instead of solving for
+    its steady state, and draws the porosity GP by a Cholesky factor with a nugget.
+
+    Attributes:
+        time_step: implicit-Euler step ``dt``, s.
+        final_time: output time ``T``, s; ``T / dt`` must be a whole number of steps.
+        gp_jitter: nugget added to the unit-variance GP covariance (``K + jitter I``),
+            dimensionless (relative to the variance).
+        precision: arithmetic of the solver, ``"float64"`` (default) or ``"float32"`` (the
+            public code's, which rounds away most of the reaction term of the potential's
+            matrix; use it to reproduce the stored data, see docs/physics.md).
+    """
+
+    time_step: float = 0.1
+    final_time: float = 100.0
+    gp_jitter: float = 1e-4
+    precision: str = "float64"
+
+    UNITS: ClassVar[dict[str, str]] = {
+        "time_step": "s",
+        "final_time": "s",
+        "gp_jitter": "1",
+        "precision": "",
+    }
+    PRECISIONS: ClassVar[tuple[str, str]] = ("float64", "float32")
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first value that is not allowed."""
+        if self.precision not in self.PRECISIONS:
+            raise ValueError(
+                f"PublishedCodeSettings.precision = {self.precision!r} is not allowed; expected "
+                f"one of {list(self.PRECISIONS)}"
+            )
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name == "precision":
+                continue
+            if isinstance(value, bool) or not isinstance(
+                value, int | float | np.floating | np.integer
+            ):
+                raise ValueError(
+                    f"PublishedCodeSettings.{item.name} = {value!r} is not allowed; expected a "
+                    "finite real number"
+                )
+        if not (math.isfinite(self.time_step) and self.time_step > 0):
+            raise ValueError(
+                f"PublishedCodeSettings.time_step = {self.time_step!r} is not allowed; "
+                "expected a finite number > 0 (seconds)"
+            )
+        if not (math.isfinite(self.final_time) and self.final_time > 0):
+            raise ValueError(
+                f"PublishedCodeSettings.final_time = {self.final_time!r} is not allowed; "
+                "expected a finite number > 0 (seconds)"
+            )
+        steps = self.final_time / self.time_step
+        if abs(steps - round(steps)) > 1e-9 * max(1.0, steps):
+            raise ValueError(
+                f"PublishedCodeSettings.final_time = {self.final_time!r} is not allowed; expected "
+                f"a whole number of time steps of {self.time_step!r} s (got {steps!r})"
+            )
+        if not (math.isfinite(self.gp_jitter) and self.gp_jitter >= 0):
+            raise ValueError(
+                f"PublishedCodeSettings.gp_jitter = {self.gp_jitter!r} is not allowed; "
+                "expected a finite number >= 0"
+            )
+
+    @property
+    def n_steps(self) -> int:
+        """Number of implicit-Euler steps ``round(T / dt)``."""
+        return round(self.final_time / self.time_step)
+
+    def as_attributes(self) -> dict[str, float | str]:
+        """``{name: value}`` with plain Python floats (and the precision's name), ready for
+        HDF5 attributes."""
+        return {
+            item.name: getattr(self, item.name)
+            if item.name == "precision"
+            else float(getattr(self, item.name))
+            for item in fields(self)
+        }
