@@ -123,7 +123,10 @@ def fit_normaliser(
     if recipe.data.subspace_components is None:
         return base
     return SubspaceNormaliser(
-        base, recipe.data.subspace_components, whiten=recipe.data.subspace_whiten
+        base,
+        recipe.data.subspace_components,
+        whiten=recipe.data.subspace_whiten,
+        whiten_degree=recipe.data.subspace_whiten_degree,
     ).fit(dataset.fields, encoded, dataset.condition_index)
 
 

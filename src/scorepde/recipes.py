@@ -37,13 +37,16 @@ class DataRecipe:
     mean and scale. subspace_components: if set, the normalised fields are projected onto
     their leading principal directions and the model learns those ``K`` coefficients
     (``scorepde.data.normalisation.SubspaceNormaliser``; needs a vector backbone such as
-    ``mlp``); None keeps every grid value. subspace_whiten: divide each subspace coefficient
-    by its training spread (see ``SubspaceNormaliser``). source: ``"file"`` (train on the fields of
-    ``train``, the default) or ``"stream"`` (every batch is simulated afresh during training,
-    for cheap simulators: conditions drawn uniformly over the design ranges, log-uniformly for
-    log-scale conditions, ``stream_per_condition`` fields each; ``train`` is still simulated,
-    to fit the normaliser and hold out the validation conditions). stream_epoch_samples: rows
-    per streamed epoch (None: as many as the training part of ``train``).
+    ``mlp``); None keeps every grid value. subspace_whiten: false, true (divide each subspace
+    coefficient by its training spread) or ``"conditional"`` (standardise each coefficient by
+    its own condition-dependent mean and spread, polynomials of degree
+    ``subspace_whiten_degree``; see ``SubspaceNormaliser``). source: ``"file"`` (train on the
+    fields of ``train``, the default) or ``"stream"`` (every batch is simulated afresh during
+    training, for cheap simulators: conditions drawn uniformly over the design ranges,
+    log-uniformly for log-scale conditions, ``stream_per_condition`` fields each; ``train`` is
+    still simulated, to fit the normaliser and hold out the validation conditions).
+    stream_epoch_samples: rows per streamed epoch (None: as many as the training part of
+    ``train``).
     """
 
     train: SimulationConfig = field(default_factory=SimulationConfig)
@@ -52,7 +55,8 @@ class DataRecipe:
     normalisation: str = "conditional"
     normalisation_degree: int = 2
     subspace_components: int | None = None
-    subspace_whiten: bool = False
+    subspace_whiten: bool | str = False
+    subspace_whiten_degree: int = 3
     source: str = "file"
     stream_per_condition: int = 25
     stream_epoch_samples: int | None = None

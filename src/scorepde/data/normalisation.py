@@ -650,6 +650,15 @@ class SubspaceNormaliser(_JsonFile):
     preconditioning's ``sigma_data = 1`` at both ends; whitened, they match it. The noise
     process then adds equal noise to every direction of the whitened space, so in the field's
     space the small-scale directions are noised (and denoised) first.
+
+    ``whiten="conditional"`` standardises each coefficient with its own condition-dependent
+    mean and spread: a :class:`ConditionalNormaliser` (polynomial degree ``whiten_degree``)
+    fitted to the coefficients ``(n, K, 1)`` as ``K`` one-point channels. Why: where the
+    conditions change *which* directions carry the energy (a random field's correlation
+    length moves energy between large and small scales by orders of magnitude), one global
+    spread per direction is wrong for every condition, and the network must learn a
+    condition-dependent rescaling of hundreds of directions; here the affine map does it, as
+    the conditional normaliser does per channel, and the network learns the rest.
     """
 
     _WHAT: ClassVar[str] = "subspace normaliser"
@@ -661,7 +670,8 @@ class SubspaceNormaliser(_JsonFile):
         base: FieldNormaliser | ConditionalNormaliser,
         components: int,
         *,
-        whiten: bool = False,
+        whiten: bool | str = False,
+        whiten_degree: int = 3,
     ) -> None:
         if not isinstance(base, FieldNormaliser | ConditionalNormaliser):
             raise NormalisationError(
@@ -676,8 +686,15 @@ class SubspaceNormaliser(_JsonFile):
         self.components = components
         self.basis: np.ndarray | None = None  # (C*N, K), orthonormal columns
         self.captured: float | None = None
-        self.whiten = bool(whiten)
-        self.component_scale: np.ndarray | None = None  # (K,) when whitened
+        if whiten not in (False, True, "conditional"):
+            raise NormalisationError(
+                f"whiten = {whiten!r} is not allowed; expected false, true or 'conditional'"
+            )
+        self.whiten: bool | str = whiten
+        self.component_scale: np.ndarray | None = None  # (K,) when whitened globally
+        self.coefficient_normaliser: ConditionalNormaliser | None = (
+            ConditionalNormaliser(degree=whiten_degree) if whiten == "conditional" else None
+        )
 
     @property
     def channels(self) -> tuple[str, ...] | None:
@@ -687,7 +704,11 @@ class SubspaceNormaliser(_JsonFile):
     @property
     def fitted(self) -> bool:
         """Whether the base is fitted and the basis set."""
-        return self.basis is not None and self.base.fitted
+        return (
+            self.basis is not None
+            and self.base.fitted
+            and (self.coefficient_normaliser is None or self.coefficient_normaliser.fitted)
+        )
 
     @property
     def field_shape(self) -> tuple[int, ...] | None:
@@ -724,7 +745,9 @@ class SubspaceNormaliser(_JsonFile):
         energy = singular**2
         self.basis = np.ascontiguousarray(vt[: self.components].T)
         self.captured = float(energy[: self.components].sum() / max(energy.sum(), 1e-300))
-        if self.whiten:
+        if self.coefficient_normaliser is not None:
+            self.coefficient_normaliser.fit((z @ self.basis)[:, :, None], encoded, groups)
+        elif self.whiten:
             spread = (z @ self.basis).std(axis=0)
             self.component_scale = np.where(spread > 0, spread, 1.0)
         if 1.0 - self.captured > 1e-4:
@@ -746,7 +769,9 @@ class SubspaceNormaliser(_JsonFile):
         z = self.base.transform(x, conditions)
         flat = z.reshape(z.shape[0], -1)
         w = flat @ _like(basis, flat)
-        if self.component_scale is not None:
+        if self.coefficient_normaliser is not None:
+            w = self.coefficient_normaliser.transform(w[:, :, None], conditions)
+        elif self.component_scale is not None:
             w = w / _like(self.component_scale, w)
         return w.reshape(z.shape[0], 1, self.components)
 
@@ -759,7 +784,9 @@ class SubspaceNormaliser(_JsonFile):
                 f"coefficients have shape {tuple(w.shape)}; expected (n, 1, {self.components})"
             )
         w = w.reshape(w.shape[0], self.components)
-        if self.component_scale is not None:
+        if self.coefficient_normaliser is not None:
+            w = self.coefficient_normaliser.inverse(w[:, :, None], conditions)[:, :, 0]
+        elif self.component_scale is not None:
             w = w * _like(self.component_scale, w)
         flat = w @ _like(basis.T, w)
         shape = self.field_shape
@@ -774,7 +801,12 @@ class SubspaceNormaliser(_JsonFile):
             "captured": self.captured,
             "base": self.base._raw_dict(),
             "basis": basis,
-            **({"component_scale": self.component_scale} if self.whiten else {}),
+            **({"component_scale": self.component_scale} if self.whiten is True else {}),
+            **(
+                {"coefficient_normaliser": self.coefficient_normaliser._raw_dict()}
+                if self.coefficient_normaliser is not None
+                else {}
+            ),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -785,7 +817,7 @@ class SubspaceNormaliser(_JsonFile):
     def from_dict(cls, data: dict[str, Any]) -> SubspaceNormaliser:
         """Inverse of :meth:`to_dict`."""
         required = {"components", "base", "basis"}
-        allowed = required | {"format", "captured", "component_scale"}
+        allowed = required | {"format", "captured", "component_scale", "coefficient_normaliser"}
         if not isinstance(data, dict) or not required <= set(data):
             raise NormalisationError(f"a SubspaceNormaliser dict needs {sorted(required)}")
         unknown = sorted(set(data) - allowed)
@@ -798,7 +830,14 @@ class SubspaceNormaliser(_JsonFile):
             base = ConditionalNormaliser.from_dict(base_data)
         else:
             base = FieldNormaliser.from_dict(base_data)
-        normaliser = cls(base, int(data["components"]), whiten="component_scale" in data)
+        whiten: bool | str = "component_scale" in data
+        if "coefficient_normaliser" in data:
+            whiten = "conditional"
+        normaliser = cls(base, int(data["components"]), whiten=whiten)
+        if whiten == "conditional":
+            normaliser.coefficient_normaliser = ConditionalNormaliser.from_dict(
+                data["coefficient_normaliser"]
+            )
         basis = np.asarray(data["basis"], dtype=float)
         shape = base.field_shape
         if (
@@ -809,7 +848,7 @@ class SubspaceNormaliser(_JsonFile):
         ):
             raise NormalisationError("SubspaceNormaliser basis is inconsistent or not orthonormal")
         normaliser.basis = basis
-        if normaliser.whiten:
+        if normaliser.whiten is True:
             scale = np.asarray(data["component_scale"], dtype=float)
             if scale.shape != (normaliser.components,) or not np.all(scale > 0):
                 raise NormalisationError(
