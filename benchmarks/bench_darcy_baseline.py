@@ -9,16 +9,19 @@ Two samplers that use a run's training file (``RUN_DIR/data/train.h5``) and no n
   on the whole training file (the recipe's degree) and projected onto the leading ``P``
   principal directions of all normalised training fields (a whitened ``SubspaceNormaliser``:
   every coefficient has unit spread over the whole training set). The pooled coefficients'
-  mean and covariance are fitted with **Ledoit-Wolf shrinkage** towards ``mu I`` (``mu`` the
-  mean variance; in the whitened coordinates ``mu I`` is the global principal spectrum scaled
-  to the local energy), samples are drawn from that Gaussian with
-  ``np.random.default_rng(seed)`` and mapped back with the normaliser's inverse at the
-  *query* condition (the conditional mean and scale move the pooled shape to the query).
+  mean and covariance are fitted with shrinkage (``--covariance``): ``diagonal`` (default,
+  :func:`diagonal_shrinkage`, Schaefer-Strimmer: keeps every coefficient's local variance and
+  shrinks the covariances towards 0) or ``ledoit-wolf`` (:func:`ledoit_wolf`, towards ``mu I``;
+  in whitened coordinates that is the *global* spectrum, which at a corner of the design
+  such as a short correlation length puts far too much variance into the long-wavelength
+  directions). Samples are drawn from that Gaussian with ``np.random.default_rng(seed)`` and
+  mapped back with the normaliser's inverse at the *query* condition (the conditional mean
+  and scale move the pooled shape to the query).
 * ``nearest`` (:class:`NearestDesignResampler`): the training fields of the nearest design
   point, re-drawn with replacement (``np.random.default_rng(seed)``), unchanged.
 
-``python benchmarks/bench_darcy_baseline.py RUN_DIR [--k 8] [--components 384] [--n N]
-[--targets quick-2d] [--out PATH]`` evaluates both with
+``python benchmarks/bench_darcy_baseline.py RUN_DIR [--k 8] [--components 384]
+[--covariance diagonal] [--n N] [--targets quick-2d] [--out PATH]`` evaluates both with
 ``scorepde.evaluation.evaluate.evaluate_conditions`` at the conditions of
 ``RUN_DIR/evaluation/report.json``, with the recipe's evaluation seed and sampling seed
 (``RUN_DIR/recipe.yaml``) and ``figures=False``, so the simulator reference sets are the very
@@ -140,7 +143,7 @@ class GaussianBaseline:
     dataset: the training file (physical units, ``(n, C, *S)`` fields, >= 2 per design
     point); problem: its problem (conditions, channels); k: design points pooled per query
     (>= 1); components: principal directions ``P`` (<= min(n, C * prod(S))); degree: the
-    ``ConditionalNormaliser``'s polynomial degree. Covariance: Ledoit-Wolf (:func:`ledoit_wolf`).
+    ``ConditionalNormaliser``'s polynomial degree; covariance: a name of ``COVARIANCES``.
     """
 
     def __init__(
@@ -151,7 +154,7 @@ class GaussianBaseline:
         k: int = 8,
         components: int = 384,
         degree: int = 2,
-        covariance: str = "ledoit-wolf",
+        covariance: str = "diagonal",
     ) -> None:
         if covariance not in COVARIANCES:
             raise ValueError(
@@ -322,7 +325,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--k", type=int, default=8, help="design points pooled (gaussian)")
     parser.add_argument("--components", type=int, default=384, help="principal directions P")
-    parser.add_argument("--covariance", choices=sorted(COVARIANCES), default="ledoit-wolf")
+    parser.add_argument("--covariance", choices=sorted(COVARIANCES), default="diagonal")
     parser.add_argument("--n", type=int, default=None, help="samples (default: the report's)")
     parser.add_argument("--targets", default="quick-2d")
     parser.add_argument("--out", type=Path, default=None)

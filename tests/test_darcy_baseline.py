@@ -70,9 +70,10 @@ def test_samplers_have_the_field_shape_and_follow_the_seed(
     bench: ModuleType, problem: DarcyProblem, dataset: FieldDataset
 ) -> None:
     gaussian = bench.GaussianBaseline(dataset, problem, k=3, components=40)
+    wolf = bench.GaussianBaseline(dataset, problem, k=3, components=40, covariance="ledoit-wolf")
     nearest = bench.NearestDesignResampler(dataset, problem)
     query = np.array([0.12, 0.7])  # not a design point
-    for sampler in (gaussian, nearest):
+    for sampler in (gaussian, wolf, nearest):
         first = sampler.sample(query, 7, 3)
         assert first.shape == (7, 2, N_CELLS, N_CELLS)
         assert np.all(np.isfinite(first))
@@ -83,6 +84,8 @@ def test_samplers_have_the_field_shape_and_follow_the_seed(
     drawn = nearest.sample(query, 50, 0).reshape(50, -1)
     assert all(np.any(np.all(own == row, axis=1)) for row in drawn)
     assert 0.0 <= gaussian.last_shrinkage <= 1.0
+    with pytest.raises(ValueError, match="covariance = 'full'"):
+        bench.GaussianBaseline(dataset, problem, covariance="full")
 
 
 def test_gaussian_mean_at_a_design_point_with_k_1_is_its_empirical_mean(
