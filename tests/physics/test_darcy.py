@@ -177,3 +177,24 @@ def test_bad_inputs_are_refused_with_their_names() -> None:
         darcy_residual(np.zeros((1, 4, 4)), np.zeros((1, 4, 5)))
     with pytest.raises(ValueError, match="left != right"):
         effective_permeability(np.zeros((1, 4, 4)), np.zeros((1, 4, 4)), left=1.0, right=1.0)
+
+
+def test_mean_flux_and_outflow_estimators_of_k_eff_agree_for_solver_pairs() -> None:
+    """Conservation makes the flux equal through every cut, so the volume-averaged flux equals
+    the outflow for the solver's pairs; for a perturbed (non-conservative) pair they differ."""
+    from scorepde.physics.darcy import effective_permeability, solve_darcy
+
+    rng = np.random.default_rng(7)
+    log_k = 1.2 * rng.normal(size=(5, 12, 12))
+    u = solve_darcy(log_k)
+    outflow_k = effective_permeability(log_k, u)
+    mean_k = effective_permeability(log_k, u, estimator="mean_flux")
+    np.testing.assert_allclose(mean_k, outflow_k, rtol=1e-10)
+    perturbed = u + 0.01 * rng.normal(size=u.shape)
+    assert not np.allclose(
+        effective_permeability(log_k, perturbed, estimator="mean_flux"),
+        effective_permeability(log_k, perturbed),
+        rtol=1e-3,
+    )
+    with pytest.raises(ValueError, match="estimator = 'median'"):
+        effective_permeability(log_k, u, estimator="median")
