@@ -221,7 +221,34 @@ def _prepare(
 # ---------------------------------------------------------------------- tensors in memory
 
 
-class TensorSource(BatchSource):
+class _ResidentTensors:
+    """What a source that holds its rows as ``x`` and ``cond`` on the device answers alike."""
+
+    x: Tensor
+    cond: Condition
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.x.shape[1:])
+
+    @property
+    def condition_spec(self) -> ConditioningSpec | None:
+        return _condition_spec(self.cond)
+
+    @property
+    def plain_condition(self) -> bool:
+        return isinstance(self.cond, Tensor)
+
+    def to(self, device: torch.device | str) -> Any:
+        """A shallow copy whose ``x`` and ``cond`` live on ``device``."""
+        moved = object.__new__(type(self))
+        moved.__dict__.update(self.__dict__)
+        moved.x = self.x.to(device)
+        moved.cond = None if self.cond is None else self.cond.to(device)
+        return moved
+
+
+class TensorSource(_ResidentTensors, BatchSource):
     """A data set in memory: a fresh permutation of the rows per epoch, sliced into batches.
 
     Args:
@@ -244,25 +271,6 @@ class TensorSource(BatchSource):
     @property
     def samples_per_epoch(self) -> int:
         return len(self)
-
-    @property
-    def sample_shape(self) -> tuple[int, ...]:
-        return tuple(self.x.shape[1:])
-
-    @property
-    def condition_spec(self) -> ConditioningSpec | None:
-        return _condition_spec(self.cond)
-
-    @property
-    def plain_condition(self) -> bool:
-        return isinstance(self.cond, Tensor)
-
-    def to(self, device: torch.device | str) -> TensorSource:
-        moved = object.__new__(TensorSource)
-        moved.x = self.x.to(device)
-        moved.cond = None if self.cond is None else self.cond.to(device)
-        moved.name = self.name
-        return moved
 
     def batches(
         self,
@@ -287,7 +295,7 @@ class TensorSource(BatchSource):
 # ---------------------------------------------------------------------- weighted groups
 
 
-class GroupedSource(BatchSource):
+class GroupedSource(_ResidentTensors, BatchSource):
     """Several data sets drawn with fixed probabilities (e.g. many coarse and few fine fields).
 
     Args:
@@ -369,25 +377,6 @@ class GroupedSource(BatchSource):
     @property
     def samples_per_epoch(self) -> int:
         return self._samples_per_epoch
-
-    @property
-    def sample_shape(self) -> tuple[int, ...]:
-        return tuple(self.x.shape[1:])
-
-    @property
-    def condition_spec(self) -> ConditioningSpec | None:
-        return _condition_spec(self.cond)
-
-    @property
-    def plain_condition(self) -> bool:
-        return isinstance(self.cond, Tensor)
-
-    def to(self, device: torch.device | str) -> GroupedSource:
-        moved = object.__new__(GroupedSource)
-        moved.__dict__.update(self.__dict__)
-        moved.x = self.x.to(device)
-        moved.cond = None if self.cond is None else self.cond.to(device)
-        return moved
 
     def draw_rows(self, size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """``size`` draws: ``(group (size,), row of the concatenated data (size,))``, CPU int64."""
