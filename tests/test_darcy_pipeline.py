@@ -112,3 +112,11 @@ def test_the_shipped_darcy_recipe_fits_the_problem() -> None:
     recipe = pipeline.complete_recipe(load_recipe("darcy-quick"))
     assert recipe.data.train.problem == "darcy2d"
     assert recipe.evaluation.targets == "quick-2d"
+
+
+def test_the_exported_model_records_its_field_specification(run_dir: Path) -> None:
+    model = pipeline.load_model(run_dir)
+    assert model.field_spec is not None
+    assert model.field_spec.axis_names == ("y", "x")
+    assert model.field_spec.grid_shape == (N_CELLS, N_CELLS)
+    assert model.conditioning_spec.vector_dim == 2

@@ -260,6 +260,8 @@ def train(
             condition_encoder=encoder,
             problem_name=problem.name,
             metadata={**metadata, "recipe_config": recipe.to_dict()},
+            conditioning_spec=conditioning_spec(problem),
+            field_spec=problem.field_spec,
         )
     context.barrier()
     _say(log, f"model exported to {folder}")
