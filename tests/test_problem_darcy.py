@@ -125,3 +125,9 @@ def test_derived_quantities_and_residual_on_simulator_output(darcy: DarcyProblem
     assert np.all(np.isnan(darcy.derived_quantities(reversed_flow, conditions)["log_k_eff"]))
     with pytest.raises(ValueError, match=r"fields has shape \(10, 2, 16\)"):
         darcy.residual(fields[:, :, 0], result["conditions"])
+
+
+def test_field_spec_of_darcy_is_dimensionless_and_y_first() -> None:
+    spec = get_problem("darcy2d", n_cells=8).field_spec
+    assert spec.axis_names == ("y", "x") and spec.axis_units == ("1", "1")
+    assert spec.sample_shape == (2, 8, 8)

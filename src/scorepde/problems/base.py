@@ -147,6 +147,7 @@ class Problem(abc.ABC):
         channels: names of the output fields, in the channel order of ``(n, C, *S)`` arrays.
         channel_units: unit of each channel.
         axis_names: names of the grid axes in array order (``("x",)``, ``("y", "x")``).
+        axis_units: units of the axes' coordinates (empty: metres).
         latent_name, latent_unit: the random input field that the simulator maps to the fields.
         mean_error_norm: how the evaluation reduces the mean's error over the grid: ``"max"``
             (largest pointwise error over the largest standard deviation) or ``"rms"``
@@ -161,6 +162,7 @@ class Problem(abc.ABC):
     latent_name: str
     latent_unit: str = "1"
     axis_names: tuple[str, ...] = ("x",)
+    axis_units: tuple[str, ...] = ()
     mean_error_norm: str = "max"
 
     # ------------------------------------------------------------------ metadata
@@ -216,6 +218,7 @@ class Problem(abc.ABC):
             channel_units=tuple(self.channel_units),
             coordinates=tuple(self.coordinates),
             axis_names=tuple(self.axis_names),
+            axis_units=tuple(self.axis_units),
         )
 
     def invariances(self) -> tuple[Invariance, ...]:

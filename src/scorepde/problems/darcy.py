@@ -63,6 +63,7 @@ class DarcyProblem(Problem):
     channels = ("log_k", "u")
     channel_units = ("1", "1")
     axis_names = ("y", "x")
+    axis_units = ("1", "1")  # coordinates in units of the side
     latent_name = "unit_log_k"
     latent_unit = "1"
     mean_error_norm = "rms"
