@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from scorepde.data.campaign import SimulationConfig
+from scorepde.training.config import TrainConfig
 
 CONDITION = [0.0, 0.1, 25.0]  # U0 [V], l [L], F_right [A/m^2]
 WIDE = {"COLUMNS": "200"}  # typer's error box wraps long messages at the terminal width
@@ -85,3 +86,19 @@ def tiny_recipe_dict() -> dict[str, Any]:
             "targets": "quick",
         },
     }
+
+
+def tiny_train_config(**changes: Any) -> TrainConfig:
+    """A short CPU training recipe for trainer tests (4 epochs of batch 8, one thread, no plot);
+    ``changes`` override any field."""
+    base: dict[str, Any] = {
+        "epochs": 4,
+        "batch_size": 8,
+        "learning_rate": 3e-3,
+        "min_learning_rate": 1e-4,
+        "checkpoint_every": 2,
+        "num_threads": 1,
+        "plot": False,
+        "device": "cpu",
+    }
+    return TrainConfig(**{**base, **changes})

@@ -17,6 +17,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from helpers import tiny_train_config as config
 from scorepde.conditioning import Conditioning, ConditioningSpec
 from scorepde.nets import registry
 from scorepde.nets.registry import BackboneConfig
@@ -25,7 +26,6 @@ from scorepde.training import (
     ModelConfig,
     StreamingSource,
     TensorSource,
-    TrainConfig,
     Trainer,
     build_score_model,
     epoch_layout,
@@ -97,20 +97,6 @@ def conditioning_model(seed: int = 0, **options):
     )
     torch.manual_seed(seed)
     return build_score_model(config)
-
-
-def config(**changes) -> TrainConfig:
-    base = {
-        "epochs": 4,
-        "batch_size": 8,
-        "learning_rate": 3e-3,
-        "min_learning_rate": 1e-4,
-        "checkpoint_every": 2,
-        "num_threads": 1,
-        "plot": False,
-        "device": "cpu",
-    }
-    return TrainConfig(**{**base, **changes})
 
 
 def toy_data(n: int, seed: int) -> tuple[Tensor, Tensor]:

@@ -14,13 +14,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from helpers import tiny_train_config as config
 from scorepde.data.normalisation import ConditionEncoder, FieldNormaliser
 from scorepde.nets.registry import BackboneConfig
 from scorepde.sampling.samplers import sample_euler_maruyama
 from scorepde.training import (
     CheckpointError,
     ModelConfig,
-    TrainConfig,
     Trainer,
     build_score_model,
     latest_checkpoint,
@@ -57,20 +57,6 @@ def toy_data(n: int = 32, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     x = cond[:, :, None] * torch.ones(n, 2, N_POINTS)
     x = x + 0.1 * torch.randn(n, 2, N_POINTS, generator=generator)
     return x, cond
-
-
-def config(**changes) -> TrainConfig:
-    base = {
-        "epochs": 4,
-        "batch_size": 8,
-        "learning_rate": 3e-3,
-        "min_learning_rate": 1e-4,
-        "checkpoint_every": 2,
-        "num_threads": 1,
-        "plot": False,
-        "device": "cpu",
-    }
-    return TrainConfig(**{**base, **changes})
 
 
 def test_loss_decreases_and_history_is_recorded(tmp_path):
