@@ -171,16 +171,26 @@ def reaction_current(
     shift; ``U0`` in V, scalar or (B,).
     """
     params = _check_parameters(params)
-    phi = np.asarray(phi_unshifted, dtype=float)
-    if phi.ndim == 1:
-        phi = phi[None, :]
-    if phi.ndim != 2 or phi.shape[1] != params.n_points:
-        raise ValueError(
-            f"phi_unshifted has shape {np.shape(phi_unshifted)}; expected (B, {params.n_points})"
-        )
-    open_circuit = _check_condition("U0", U0, phi.shape[0])
-    overpotential = params.solid_potential(params.grid())[None, :] - phi - open_circuit[:, None]
-    return params.reaction_rate * overpotential
+    return _reaction_current_at(params.grid(), phi_unshifted, "phi_unshifted", U0, params)
+
+
+def _reaction_current_at(
+    positions: np.ndarray,
+    phi: np.ndarray,
+    name: str,
+    U0: float | np.ndarray,
+    params: BatteryParameters,
+) -> np.ndarray:
+    """``k_rn (phi_s(positions) - phi - U0)``: (B, N) A/m^2 for ``phi`` (B, N) or (N,) in V
+    (named ``name`` in errors) on the points ``positions`` (N,) m; ``U0`` scalar or (B,)."""
+    potential = np.asarray(phi, dtype=float)
+    if potential.ndim == 1:
+        potential = potential[None, :]
+    if potential.ndim != 2 or potential.shape[1] != params.n_points:
+        raise ValueError(f"{name} has shape {np.shape(phi)}; expected (B, {params.n_points})")
+    open_circuit = _check_condition("U0", U0, potential.shape[0])
+    solid = params.solid_potential(positions)[None, :]
+    return params.reaction_rate * (solid - potential - open_circuit[:, None])
 
 
 def _concentration_coefficients(

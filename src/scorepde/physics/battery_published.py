@@ -44,6 +44,7 @@ from scorepde.physics.battery import (
     _check_nodal,
     _check_parameters,
     _check_porosity,
+    _reaction_current_at,
 )
 from scorepde.physics.finite_volume import _thomas_factor, _thomas_substitute
 from scorepde.physics.parameters import BatteryParameters, PublishedCodeSettings
@@ -146,16 +147,7 @@ def reaction_current_published(
     ``phi_shifted`` (B, N) or (N,) in V is the potential *after* the shift ``phi(x_0) = 0``
     (the public code's choice, which makes ``j`` depend on ``U0``)."""
     params = _check_parameters(params)
-    phi = np.asarray(phi_shifted, dtype=float)
-    if phi.ndim == 1:
-        phi = phi[None, :]
-    if phi.ndim != 2 or phi.shape[1] != params.n_points:
-        raise ValueError(
-            f"phi_shifted has shape {np.shape(phi_shifted)}; expected (B, {params.n_points})"
-        )
-    open_circuit = _check_condition("U0", U0, phi.shape[0])
-    solid = params.solid_potential(params.cell_centres())[None, :]
-    return params.reaction_rate * (solid - phi - open_circuit[:, None])
+    return _reaction_current_at(params.cell_centres(), phi_shifted, "phi_shifted", U0, params)
 
 
 def _concentration_system(
