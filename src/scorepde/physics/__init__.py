@@ -5,6 +5,7 @@
 - :mod:`~scorepde.physics.finite_volume`: batched vertex-centred finite volumes (Thomas solver).
 - :mod:`~scorepde.physics.battery`: the porous-electrode solver (potential, concentration).
 - :mod:`~scorepde.physics.darcy`: 2-D Darcy flow, cell-centred finite volumes (banded Cholesky).
+- :mod:`~scorepde.physics.elasticity`: 2-D plane-strain elasticity, scikit-fem, batched solves.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ from scorepde.physics.darcy import (
     inflow,
     outflow,
     solve_darcy,
+)
+from scorepde.physics.elasticity import (
+    ElasticitySolver,
+    solve_elasticity,
+    uniaxial_compression_displacement,
 )
 from scorepde.physics.finite_volume import (
     assemble_diffusion_reaction,
@@ -50,6 +56,7 @@ __all__ = [
     "KERNELS",
     "BatteryParameters",
     "BatterySolution",
+    "ElasticitySolver",
     "GaussianProcessSampler",
     "KroneckerGaussianProcessSampler",
     "assemble_diffusion_reaction",
@@ -73,6 +80,8 @@ __all__ = [
     "solve_darcy",
     "solve_diffusion_reaction",
     "solve_diffusion_reaction_transient",
+    "solve_elasticity",
     "solve_potential",
     "solve_tridiagonal",
+    "uniaxial_compression_displacement",
 ]
