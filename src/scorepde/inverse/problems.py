@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from scorepde.configuration import ConfigError
+from scorepde.inverse.elasticity import elasticity_inverse_problem
 from scorepde.inverse.linear_gaussian import make_linear_gaussian
 from scorepde.inverse.misspecification import ReferencePosterior, linear_gaussian_reference
 from scorepde.inverse.noise_models import NoiseModel
@@ -122,6 +123,7 @@ def battery_porosity_inverse_problem(
 INVERSE_PROBLEMS: dict[str, Callable[..., InverseProblem]] = {
     "linear_gaussian": linear_gaussian_inverse_problem,
     "battery_porosity": battery_porosity_inverse_problem,
+    "elasticity": elasticity_inverse_problem,
 }
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from scorepde.problems.base import BoundaryCondition, ConditionSpec, Invariance, Problem
 from scorepde.problems.battery import BatteryProblem
 from scorepde.problems.darcy import DarcyProblem
+from scorepde.problems.elasticity import ElasticityProblem
 
 __all__ = [
     "PROBLEMS",
@@ -22,13 +23,18 @@ __all__ = [
     "BoundaryCondition",
     "ConditionSpec",
     "DarcyProblem",
+    "ElasticityProblem",
     "Invariance",
     "Problem",
     "get_problem",
 ]
 
 #: Registry name -> Problem class.
-PROBLEMS: dict[str, type[Problem]] = {"battery": BatteryProblem, "darcy2d": DarcyProblem}
+PROBLEMS: dict[str, type[Problem]] = {
+    "battery": BatteryProblem,
+    "darcy2d": DarcyProblem,
+    "elasticity2d": ElasticityProblem,
+}
 
 
 def get_problem(name: str, **options: Any) -> Problem:
