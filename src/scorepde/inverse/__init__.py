@@ -8,7 +8,7 @@ from scorepde.inverse.battery import (
     compare_with_mcmc,
     train_battery_posterior,
 )
-from scorepde.inverse.elasticity import Elastography, elasticity_inverse_problem
+from scorepde.inverse.elasticity import Elastography
 from scorepde.inverse.linear_gaussian import LinearGaussianProblem, make_linear_gaussian
 from scorepde.inverse.mcmc import (
     MCMCResult,
@@ -55,7 +55,6 @@ __all__ = [
     "default_model_config",
     "default_train_config",
     "effective_sample_size",
-    "elasticity_inverse_problem",
     "format_summary",
     "from_simulator",
     "make_linear_gaussian",

@@ -1,4 +1,6 @@
-"""2-D elastography as an inverse problem: ``log mu`` on the cell grid from a noisy displacement.
+"""2-D elastography as an inverse problem (registered as ``"elasticity"`` in
+:data:`~scorepde.inverse.problems.INVERSE_PROBLEMS`): ``log mu`` on the cell grid from a noisy
+displacement.
 
 The unknown ``x`` is the log shear modulus ``(1, n, n)`` on the cell centres; the measurement
 ``y`` is the displacement ``(u_x, u_y)`` ``(2, n, n)`` on the same grid
@@ -30,7 +32,7 @@ The displacement does not depend on the scale of ``mu``; the priors fix it (back
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -42,10 +44,7 @@ from scorepde.inverse.noise_models import (
 )
 from scorepde.problems.elasticity import ElasticityProblem, sample_inclusions
 
-if TYPE_CHECKING:  # inverse.problems registers the builder below: import it lazily
-    from scorepde.inverse.problems import InverseProblem
-
-__all__ = ["NOISES", "Elastography", "elasticity_inverse_problem"]
+__all__ = ["NOISES", "Elastography"]
 
 #: Measurement noise families of :class:`Elastography`.
 NOISES = ("gaussian", "student_t", "multiplicative")
@@ -148,30 +147,3 @@ class Elastography:
         if x.ndim != 4 or x.shape[1:] != self.x_shape:
             raise ValueError(f"x has shape {x.shape}; expected (n, *{self.x_shape}) (log mu)")
         return self.problem.solver.solve(np.exp(x[:, 0]))
-
-
-def elasticity_inverse_problem(
-    prior: str = "inclusion", n_cells: int = 32, **options: Any
-) -> InverseProblem:
-    """:class:`Elastography` ``(prior, n_cells, **options)`` as an
-    :class:`~scorepde.inverse.problems.InverseProblem`: ``x = log mu (1, n, n)``, ``y = (u_x,
-    u_y) (2, n, n)`` on the cell centres (no closed-form posterior)."""
-    from scorepde.inverse.problems import InverseProblem
-
-    elastography = Elastography(prior, n_cells, **options)
-    return InverseProblem(
-        name=f"elasticity_{prior}",
-        x_shape=elastography.x_shape,
-        y_shape=elastography.y_shape,
-        sample_prior=elastography.sample_prior,
-        forward=elastography.forward,
-        noise=elastography.noise,
-        kind="field",
-        grid=np.asarray(elastography.problem.centres),
-        grid_label="x (units of the side)",
-        channel_names=("log_mu",),
-        description=(
-            f"elastography, {prior} prior, {n_cells} x {n_cells} cells, "
-            f"{elastography.noise_name} noise {elastography.noise_level:g}"
-        ),
-    )

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from scorepde.configuration import ConfigError
-from scorepde.inverse.elasticity import elasticity_inverse_problem
 from scorepde.inverse.linear_gaussian import make_linear_gaussian
 from scorepde.inverse.misspecification import ReferencePosterior, linear_gaussian_reference
 from scorepde.inverse.noise_models import NoiseModel
@@ -119,6 +118,33 @@ def battery_porosity_inverse_problem(
     )
 
 
+def elasticity_inverse_problem(
+    prior: str = "inclusion", n_cells: int = 32, **options: Any
+) -> InverseProblem:
+    """:class:`~scorepde.inverse.elasticity.Elastography` ``(prior, n_cells, **options)``:
+    ``x = log mu (1, n, n)`` from ``y = (u_x, u_y) (2, n, n)`` on the cell centres, no
+    closed-form posterior."""
+    from scorepde.inverse.elasticity import Elastography
+
+    elastography = Elastography(prior, n_cells, **options)
+    return InverseProblem(
+        name=f"elasticity_{prior}",
+        x_shape=elastography.x_shape,
+        y_shape=elastography.y_shape,
+        sample_prior=elastography.sample_prior,
+        forward=elastography.forward,
+        noise=elastography.noise,
+        kind="field",
+        grid=np.asarray(elastography.problem.centres),
+        grid_label="x (units of the side)",
+        channel_names=("log_mu",),
+        description=(
+            f"elastography, {prior} prior, {n_cells} x {n_cells} cells, "
+            f"{elastography.noise_name} noise {elastography.noise_level:g}"
+        ),
+    )
+
+
 #: Name -> builder(**options) -> InverseProblem.
 INVERSE_PROBLEMS: dict[str, Callable[..., InverseProblem]] = {
     "linear_gaussian": linear_gaussian_inverse_problem,
@@ -151,5 +177,6 @@ __all__ = [
     "InverseProblem",
     "battery_porosity_inverse_problem",
     "build_inverse_problem",
+    "elasticity_inverse_problem",
     "linear_gaussian_inverse_problem",
 ]
