@@ -114,6 +114,27 @@ def test_batch_reuse_scale_invariance_and_linearity() -> None:
     np.testing.assert_allclose(doubled, 2.0 * batch, rtol=0, atol=1e-14)
 
 
+@pytest.mark.parametrize("element", ["Q1-sri", "P2"])
+def test_edge_forces_balance_and_match_the_plane_strain_modulus(element: str) -> None:
+    """Homogeneous mu: the plate's force is -2 mu delta / (1 - nu) (sigma_yy times the unit
+    width) to round-off; any mu: top and bottom forces balance (no other vertical loads) and
+    the force scales with mu while u does not."""
+    nu, delta, mu0 = 0.49, 0.01, 2.5
+    solver = ElasticitySolver(6, element=element, poisson_ratio=nu, compression=delta)
+    homogeneous = np.full((1, 6, 6), mu0)
+    dofs = solver.solve_dofs(homogeneous)
+    expected = -2.0 * mu0 * delta / (1.0 - nu)
+    assert solver.edge_force(homogeneous, dofs)[0] == pytest.approx(expected, rel=1e-12)
+    mu = np.exp(np.random.default_rng(5).normal(size=(3, 6, 6)))
+    dofs = solver.solve_dofs(mu)
+    top, bottom = solver.edge_force(mu, dofs), solver.edge_force(mu, dofs, "bottom")
+    np.testing.assert_allclose(top, -bottom, rtol=1e-10)
+    assert np.all(top < 0)
+    np.testing.assert_allclose(solver.edge_force(3.0 * mu, dofs), 3.0 * top, rtol=1e-12)
+    with pytest.raises(ValueError, match="edge"):
+        solver.edge_force(mu, dofs, "left")
+
+
 def test_lame_ratio() -> None:
     assert lame_ratio(0.25) == pytest.approx(1.0)
     assert lame_ratio(0.49) == pytest.approx(49.0)

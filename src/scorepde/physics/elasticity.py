@@ -303,6 +303,11 @@ class ElasticitySolver:
         self._sparse_cols = col_pos[free_entries]
         self._sparse_values = values[free_entries]
         self._sparse_cell = cell[free_entries]
+        # reactions: (K u) at the prescribed u_y dofs of the top / bottom edge
+        self._edge_entries = {}
+        for edge, edge_dofs in (("top", top_y), ("bottom", bottom_y)):
+            on_edge = np.isin(rows, edge_dofs)
+            self._edge_entries[edge] = (values[on_edge], cols[on_edge], cell[on_edge])
 
         centres = (np.arange(self.n_cells) + 0.5) / self.n_cells
         centres.setflags(write=False)
@@ -371,6 +376,31 @@ class ElasticitySolver:
         dofs = np.tile(self._prescribed_unit * self.compression, (solution.shape[0], 1))
         dofs[:, self._free] = solution
         return dofs
+
+    def edge_force(self, mu: np.ndarray, dofs: np.ndarray, edge: str = "top") -> np.ndarray:
+        """Total vertical force the loading plate (``"top"``) or the support (``"bottom"``)
+        exerts on the block: ``(B,)``, the sum of ``(K(mu) u)`` over the edge's prescribed
+        ``u_y`` dofs (the consistent nodal reactions), in units of ``mu``'s unit times the side
+        (per unit depth). Negative on the top (it pushes down), the opposite on the bottom
+        (equilibrium). For a homogeneous ``mu`` the top force is ``-2 mu delta / (1 - nu)``.
+        Unlike the displacement it scales with ``mu``: a measured force fixes ``mu``'s scale.
+
+        Args:
+            mu: ``(B, n, n)`` (or ``(n, n)``) as given to :meth:`solve_dofs`.
+            dofs: ``(B, n_dofs)``, :meth:`solve_dofs` of that ``mu``.
+            edge: ``"top"`` or ``"bottom"``.
+        """
+        if edge not in self._edge_entries:
+            raise ValueError(f"edge = {edge!r} is not allowed; expected 'top' or 'bottom'")
+        mu = self._check_mu(mu)
+        dofs = np.atleast_2d(np.asarray(dofs, dtype=float))
+        if dofs.shape != (mu.shape[0], self.n_dofs):
+            raise ValueError(
+                f"dofs has shape {dofs.shape}; expected ({mu.shape[0]}, {self.n_dofs})"
+            )
+        values, cols, cell = self._edge_entries[edge]
+        weights = mu.reshape(mu.shape[0], -1)[:, cell]  # (B, entries)
+        return np.sum(weights * dofs[:, cols] * values, axis=1)
 
     def displacement_at_centres(self, dofs: np.ndarray) -> np.ndarray:
         """``(B, n_dofs)`` dof vectors -> ``(B, 2, n, n)`` ``(u_x, u_y)`` at the cell centres."""
