@@ -8,7 +8,11 @@ from scorepde.inverse.battery import (
     compare_with_mcmc,
     train_battery_posterior,
 )
-from scorepde.inverse.linear_gaussian import LinearGaussianProblem, make_linear_gaussian
+from scorepde.inverse.linear_gaussian import (
+    LinearGaussianProblem,
+    make_gaussian_linear_task,
+    make_linear_gaussian,
+)
 from scorepde.inverse.mcmc import (
     MCMCResult,
     effective_sample_size,
@@ -29,6 +33,7 @@ from scorepde.inverse.posterior import (
     Standardiser,
     default_model_config,
     default_train_config,
+    fixed_steps_train_config,
     format_summary,
     from_simulator,
     summarise,
@@ -53,8 +58,10 @@ __all__ = [
     "default_model_config",
     "default_train_config",
     "effective_sample_size",
+    "fixed_steps_train_config",
     "format_summary",
     "from_simulator",
+    "make_gaussian_linear_task",
     "make_linear_gaussian",
     "pcn_sample",
     "split_rhat",
