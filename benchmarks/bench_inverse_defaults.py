@@ -45,8 +45,21 @@ from scorepde.inverse.posterior import (  # noqa: E402
     default_train_config,
     from_simulator,
 )
-from scorepde.sampling.registry import DEFAULT_POSTERIOR_SAMPLER, DEFAULT_STEPS  # noqa: E402
+from scorepde.sampling.registry import (  # noqa: E402
+    DEFAULT_POSTERIOR_SAMPLER,
+    DEFAULT_POSTERIOR_STEPS,
+    DEFAULT_STEPS,
+)
 
+#: Network evaluations per sample for ``steps`` (sampling/registry.py's docstring).
+NFE = {
+    "euler_maruyama": lambda k: k + 1,
+    "predictor_corrector": lambda k: 2 * k + 1,
+    "ode_heun": lambda k: 2 * k,
+    "ode_heun_edm": lambda k: 2 * k,
+    "heun_churn": lambda k: 2 * k,
+    "ode_dpm2m": lambda k: k + 1,
+}
 SAMPLERS = ("default", "euler_maruyama:500", "ode_dpm2m:19", "ode_heun_edm:10", "heun_churn:10")
 
 
@@ -90,9 +103,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         n_fit = args.n_train - round(0.1 * args.n_train)
         training = default_train_config(n_fit, args.seed).replace(**overrides)
     run_dir = tempfile.mkdtemp(prefix="bench-inverse-defaults-")
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     posterior = AmortisedPosterior().train(x, y, run_dir=run_dir, training=training, seed=args.seed)
-    train_seconds = time.perf_counter() - start
+    train_seconds, train_cpu = time.perf_counter() - start, time.process_time() - cpu_start
     meta = posterior.metadata
     rng = np.random.default_rng(1)
     observations = problem.forward(problem.sample_prior(args.n_observations, rng))
@@ -107,15 +120,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for obs in observations
         ]
     )
+    print(f"load average {os.getloadavg()[0]:.1f}; run folder {run_dir}")
     print(
-        f"d = {args.d}, {args.n_train} pairs: training {train_seconds:.1f} s, "
+        f"d = {args.d}, {args.n_train} pairs: training {train_seconds:.1f} s "
+        f"({train_cpu:.1f} s CPU), "
         f"{meta.get('epochs')} epochs ({meta.get('steps')} steps; best epoch "
         f"{meta.get('best_epoch')}, stopped at {meta.get('stopped_epoch')}), best val loss "
         f"{meta.get('best_val_loss'):.4f}"
     )
     print(
-        f"\n| sampler | steps | NFE | {args.n_samples} x {args.n_observations} obs. [s] | "
-        "mean err [post. std] | std err [rel.] | cov err [rel.] |"
+        f"\n| sampler | steps | NFE | {args.n_samples} x {args.n_observations} obs. "
+        "wall (CPU) [s] | mean err [post. std] | std err [rel.] | cov err [rel.] |"
     )
     print("|---|---|---|---|---|---|---|")
     print(
@@ -126,6 +141,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "d": args.d,
         "n_train": args.n_train,
         "train_seconds": train_seconds,
+        "train_cpu_seconds": train_cpu,
+        "load_average": os.getloadavg(),
         "training": {k: v for k, v in meta.items() if k != "train_seconds"},
         "floor": floor,
         "samplers": {},
@@ -137,17 +154,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             kwargs["sampler"] = name
         if steps_text:
             kwargs["steps"] = int(steps_text)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         samples = posterior.sample_many(args.n_samples, observations, seed=2, **kwargs)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         err = worst([errors(s, problem, obs) for s, obs in zip(samples, observations, strict=True)])
         label = name if name != "default" else f"default ({DEFAULT_POSTERIOR_SAMPLER})"
-        steps = kwargs.get("steps", DEFAULT_STEPS[kwargs.get("sampler", DEFAULT_POSTERIOR_SAMPLER)])
+        if "steps" in kwargs:
+            steps = kwargs["steps"]
+        elif name == "default":
+            steps = DEFAULT_POSTERIOR_STEPS
+        else:
+            steps = DEFAULT_STEPS[name]
+        nfe = NFE.get(name if name != "default" else DEFAULT_POSTERIOR_SAMPLER, lambda k: "")(steps)
         print(
-            f"| {label} | {steps} | | {seconds:.2f} | {err['mean']:.3f} | {err['std']:.3f} | "
-            f"{err['cov']:.3f} |"
+            f"| {label} | {steps} | {nfe} | {seconds:.2f} ({cpu:.2f}) | {err['mean']:.3f} "
+            f"| {err['std']:.3f} | {err['cov']:.3f} |"
         )
-        results["samplers"][item] = {"seconds": seconds, "steps": steps, **err}
+        results["samplers"][item] = {"seconds": seconds, "cpu_seconds": cpu, "steps": steps, **err}
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(results, handle, indent=2)

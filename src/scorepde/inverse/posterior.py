@@ -68,9 +68,7 @@ Y_AS = ("vector", "fields")
 DEFAULT_TRAINING_STEPS = 20_000
 #: The data-sized recipe (:func:`default_train_config`): the batch; the optimiser steps it
 #: plans for a data set of ordinary size; at least / at most this many epochs; never more than
-#: this many steps; the patience of its early stopping (validations, one per epoch): at
-#: least DEFAULT_PATIENCE epochs and at least a quarter of the planned ones (so that a small
-#: data set's short epochs do not stop it after a few hundred steps).
+#: this many steps; the least patience of its early stopping (in validations).
 DEFAULT_BATCH_SIZE = 128
 DEFAULT_PLANNED_STEPS = 3000
 DEFAULT_MIN_EPOCHS = 20
@@ -106,25 +104,27 @@ def default_model_config(x_shape: tuple[int, ...], y_shape: tuple[int, ...]) -> 
 
 
 def default_train_config(n_train: int, seed: int = 0) -> TrainConfig:
-    """The data-sized recipe of :meth:`AmortisedPosterior.train` for ``n_train`` training pairs:
-    its length follows the data size, and early stopping on the validation loss ends it.
+    """The data-sized recipe of :meth:`AmortisedPosterior.train` for ``n_train`` training
+    pairs: its length follows the data size, and early stopping on the validation loss ends it.
 
-    Batch :data:`DEFAULT_BATCH_SIZE` (at most ``n_train``), ``s = ceil(n_train / batch)`` steps
-    per epoch. Planned epochs: ``ceil(DEFAULT_PLANNED_STEPS / s)`` clipped to
+    Batch :data:`DEFAULT_BATCH_SIZE` (at most ``n_train``), ``s = ceil(n_train / batch)``
+    steps per epoch. Planned epochs: ``ceil(DEFAULT_PLANNED_STEPS / s)`` clipped to
     [:data:`DEFAULT_MIN_EPOCHS`, :data:`DEFAULT_MAX_EPOCHS`] and to at most
     :data:`DEFAULT_MAX_STEPS` steps: about 3000 steps for ordinary data sets (43 epochs of
-    9000 pairs, 375 of 1000), 20 passes over larger ones (up to 128 000 pairs; beyond that
-    20 000 steps, fewer passes), at most 1000 passes over tiny ones. Adam at 1e-3 with a cosine decay to
-    1e-5 over the planned steps; EMA decay 0.999 with warm-up; the validation loss of the EMA
-    weights every epoch; stop after ``max(DEFAULT_PATIENCE, ceil(epochs / 4))`` epochs without
-    improvement and restore the best EMA weights (``patience``, ``restore_best``). A run stopped early ends
-    at a learning rate above the cosine's end: the schedule spans the planned length, so it
-    is the same whether or not the run stops. One torch thread (``num_threads=1``,
+    9000 pairs, 375 of 1000), 20 passes over larger ones (up to 128 000 pairs; beyond, 20 000
+    steps), at most 1000 passes over tiny ones. Adam at 1e-3 with a cosine decay to 1e-5 over
+    the planned steps; EMA decay 0.999 with warm-up. Early stopping: the validation loss of
+    the EMA weights every ``val_every = max(1, round(VALIDATION_ROWS / (3 n_train)))``
+    epochs (validation, on :data:`VALIDATION_ROWS` rows, then costs at most about a third of
+    the training), stop after ``max(DEFAULT_PATIENCE, ceil(epochs / (4 val_every)))``
+    validations without improvement, restore the best EMA weights. A run stopped early ends at
+    a learning rate above the cosine's end: the schedule spans the planned length, so it is
+    the same whether or not the run stops. One torch thread (``num_threads=1``,
     process-wide): the default MLP's matrices are too small for intra-op threads to pay, and
-    on a loaded CPU two threads were 14 times slower than one (32 s against 2.3 s per epoch
-    of 9000 pairs, docs/inverse.md). One checkpoint at the end, no plot. The early stopping
-    needs a validation set: :meth:`AmortisedPosterior.train` turns it off when
-    ``validation_fraction`` is 0.
+    on a loaded 2-core CPU two threads were 14 times slower than one (32 s against 2.3 s per
+    epoch of 9000 pairs, docs/inverse.md). One checkpoint at the end, no plot.
+    :meth:`AmortisedPosterior.train` turns the early stopping off when
+    ``validation_fraction`` is 0 (nothing to stop on).
     """
     if isinstance(n_train, bool) or not isinstance(n_train, int) or n_train < 1:
         raise ValueError(f"n_train must be an integer >= 1, got {n_train!r}")
@@ -133,6 +133,7 @@ def default_train_config(n_train: int, seed: int = 0) -> TrainConfig:
     epochs = math.ceil(DEFAULT_PLANNED_STEPS / steps_per_epoch)
     epochs = min(DEFAULT_MAX_EPOCHS, max(DEFAULT_MIN_EPOCHS, epochs))
     epochs = max(1, min(epochs, DEFAULT_MAX_STEPS // steps_per_epoch))
+    val_every = max(1, min(epochs, round(VALIDATION_ROWS / (3 * n_train))))
     return TrainConfig(
         epochs=epochs,
         batch_size=batch,
@@ -143,8 +144,8 @@ def default_train_config(n_train: int, seed: int = 0) -> TrainConfig:
         checkpoint_every=epochs,
         keep_checkpoints=1,
         seed=seed,
-        val_every=1,
-        patience=max(DEFAULT_PATIENCE, math.ceil(epochs / 4)),
+        val_every=val_every,
+        patience=max(DEFAULT_PATIENCE, math.ceil(epochs / (4 * val_every))),
         restore_best=True,
         num_threads=1,
         plot=False,

@@ -9,13 +9,13 @@ annealed_langevin see ``scorepde.sampling.langevin``. Keyword options given by t
 override the presets below (e.g. ``s_churn=20`` for heun_churn).
 
 Default steps. :data:`DEFAULT_STEPS` is the step count per sampler when a caller names a
-sampler but gives no steps (``AmortisedPosterior.sample(..., sampler=NAME, steps=None)``; chosen so that each sampler is close to its
-converged result on the test problems). A forward model (``ConditionalModel.sample``) first
-uses the sampler and steps of the recipe it was trained with; a sampler named without steps
-gets :data:`FALLBACK_STEPS` (100) there, as it always has, so results do not change. A
-posterior sampled without a sampler name uses :data:`DEFAULT_POSTERIOR_SAMPLER` at
-:data:`DEFAULT_POSTERIOR_STEPS` (the fast default; annealed Langevin and the SDE samplers stay
-available by name).
+sampler but gives no steps (``AmortisedPosterior.sample(..., sampler=NAME, steps=None)``;
+chosen so that each sampler is close to its converged result on the test problems). A
+forward model (``ConditionalModel.sample``) first uses the sampler and steps of the recipe it
+was trained with; a sampler named without steps gets :data:`FALLBACK_STEPS` (100) there, as it
+always has, so results do not change. A posterior sampled without a sampler name uses
+:data:`DEFAULT_POSTERIOR_SAMPLER` at :data:`DEFAULT_POSTERIOR_STEPS` (the fast default;
+annealed Langevin and the SDE samplers stay available by name).
 :data:`DEFAULT_SAMPLER_OPTIONS` are extra defaults the inverse models apply (a forward model
 passes only the options it is given).
 """
