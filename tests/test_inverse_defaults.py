@@ -26,11 +26,13 @@ from scorepde.inverse.posterior import (
     DEFAULT_MAX_STEPS,
     DEFAULT_MIN_EPOCHS,
     DEFAULT_PATIENCE,
+    VALIDATION_ROWS,
     default_train_config,
     fixed_steps_train_config,
 )
 from scorepde.inverse.recipes import InverseRecipe
 from scorepde.sampling.registry import DEFAULT_POSTERIOR_SAMPLER, DEFAULT_POSTERIOR_STEPS
+from scorepde.training import read_history
 from test_inverse_exact_score import _exact_posterior_model
 
 
@@ -63,8 +65,12 @@ def test_training_length_follows_the_data_size():
         assert config.batch_size == min(DEFAULT_BATCH_SIZE, n)
         assert DEFAULT_MIN_EPOCHS <= config.epochs <= DEFAULT_MAX_EPOCHS or n == 1_000_000
         assert steps[n] <= DEFAULT_MAX_STEPS
-        assert config.patience == DEFAULT_PATIENCE and config.restore_best
-        assert config.val_every == 1 and config.checkpoint_every == config.epochs
+        assert config.patience >= DEFAULT_PATIENCE and config.restore_best
+        assert config.checkpoint_every == config.epochs
+        # validation (VALIDATION_ROWS rows) costs at most about a third of the training
+        assert config.val_every == max(1, min(config.epochs, round(VALIDATION_ROWS / (3 * n))))
+        # patience spans at least a quarter of the planned epochs
+        assert config.patience * config.val_every >= config.epochs / 4
     # tiny sets: capped at DEFAULT_MAX_EPOCHS passes; ordinary ones ~3000 steps; large ones
     # 20 passes, then the step cap
     assert default_train_config(10).epochs == DEFAULT_MAX_EPOCHS
@@ -83,7 +89,7 @@ def test_fixed_steps_recipe_is_the_old_default():
 
 def test_recipes_choose_their_training_defaults():
     data_sized = InverseRecipe().train_config()
-    assert data_sized.patience == DEFAULT_PATIENCE
+    assert data_sized.patience >= DEFAULT_PATIENCE and data_sized.restore_best
     no_validation = InverseRecipe.from_dict({"data": {"validation_fraction": 0.0}})
     assert no_validation.train_config().patience is None
     fixed = InverseRecipe.from_dict({"training_defaults": "fixed_steps"}).train_config()
@@ -98,26 +104,31 @@ def test_recipes_choose_their_training_defaults():
 
 
 def test_default_training_small_task(tmp_path):
-    """The default recipe, cut to 40 epochs (320 steps) for the fast suite, on d = 2 with 1000
-    pairs: the posterior is close to the exact one and the run records its early stopping.
-
-    Measured (1 thread, loaded 2-core CPU, ~6 s training): mean error <= 0.16 posterior std,
-    std error <= 0.09; the noise floor at n = 4000 is 0.016 / 0.011 per component (x 3 for
-    the largest of 4 components). Tolerances 0.35 and 0.2: a broken recipe (e.g. training
-    without its learning-rate schedule or on the wrong data) fails them.
+    """The default recipe on d = 2 with 1000 pairs, cut to 40 epochs (320 steps) for the fast
+    suite: the run records and restores its best epoch, and the posterior follows the
+    observation. 320 steps are far from converged (accuracy against the exact posterior is the
+    slow test's, at the full default length), so the check here is relative and loose: over 8
+    observations, the mean error of the posterior mean divided by the mean distance of the
+    exact posterior mean from the prior mean (about 1 for a model that ignores y, 0 for a
+    perfect one). Measured (1 thread, loaded 2-core CPU, ~20 s): 0.62; tolerance 0.85.
     """
     problem = make_gaussian_linear_task(2)
     x, y = from_simulator(problem.sample_prior, problem.forward, problem.noise, 1000, seed=0)
     training = default_train_config(900).replace(epochs=40, checkpoint_every=40)
-    posterior = AmortisedPosterior().train(x, y, run_dir=tmp_path / "run", training=training)
+    run_dir = tmp_path / "run"
+    posterior = AmortisedPosterior().train(x, y, run_dir=run_dir, training=training)
     meta = posterior.metadata
     assert meta["epochs"] <= 40 and meta["steps"] == meta["epochs"] * 8
     assert 1 <= meta["best_epoch"] <= meta["epochs"]
-    observations = observations_of(problem, 2, seed=3)
-    samples = posterior.sample_many(4000, observations, seed=1)
-    mean_err, std_err = moment_errors(samples, problem, observations)
-    print(f"\n  d=2 default recipe (40 epochs): mean err {mean_err:.3f}, std err {std_err:.3f}")
-    assert mean_err < 0.35 and std_err < 0.2
+    history = read_history(run_dir / "history.csv")
+    assert meta["best_val_loss"] == min(v for v in history["val_loss"] if math.isfinite(v))
+    observations = observations_of(problem, 8, seed=3)
+    samples = posterior.sample_many(1000, observations, seed=1)
+    exact = np.stack([problem.exact_posterior(y0)[0] for y0 in observations])
+    error = np.abs(samples.mean(axis=1) - exact).mean()
+    ratio = float(error / np.abs(exact - problem.prior_mean).mean())
+    print(f"\n  d=2, 320 steps: mean error / |exact mean - prior mean| = {ratio:.3f}")
+    assert ratio < 0.85
 
 
 def test_without_validation_set_there_is_no_early_stopping(tmp_path, monkeypatch):
