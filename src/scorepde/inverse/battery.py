@@ -372,8 +372,8 @@ def train_battery_posterior(
     validation_fraction: float = 0.1,
 ) -> AmortisedPosterior:
     """Simulate ``n_train`` pairs (seed ``seed``) and train the default amortised posterior
-    (``default_model_config``; ``fixed_steps_train_config`` cut to about ``steps`` optimiser steps,
-    with EMA warm-up) on ``x`` in ``space`` (``"whitened"`` or ``"porosity"``)."""
+    (``default_model_config``; ``fixed_steps_train_config`` cut to about ``steps`` optimiser
+    steps, with EMA warm-up) on ``x`` in ``space`` (``"whitened"`` or ``"porosity"``)."""
     n_train = _count("n_train", n_train, minimum=10)
     steps = _count("steps", steps)
     x, y = problem.simulate(n_train, seed, space=space)

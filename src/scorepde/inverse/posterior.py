@@ -239,12 +239,15 @@ class AmortisedPosterior:
         run_dir: the trainer's folder (history, checkpoints; the checkpoints carry the
         standardisers, so ``AmortisedPosterior.load(run_dir)`` works). model: defaults to
         :func:`default_model_config` (``y_as="vector"`` only). training: defaults to
-        :func:`default_train_config`. validation_fraction: share of the pairs held out for the
-        validation loss (0: none). seed: the train/validation split, the weight initialisation
-        and (for the default recipe) the trainer's streams. resume: continue an interrupted run
-        in ``run_dir``. y_as: ``"vector"`` (the flattened standardised ``y`` is the condition
-        vector) or ``"fields"`` (``y (n, Cy, *S)`` enters as field conditions; give a ``model``
-        whose backbone takes them).
+        :func:`default_train_config` (length from the data size, early stopping, best EMA weights
+        restored; without a validation set, no early stopping). With early stopping (``patience`` or
+        ``restore_best`` set) the held-out pairs are repeated to at least :data:`VALIDATION_ROWS`
+        validation rows. validation_fraction: share of the pairs held out for the validation loss
+        (0: none). The metadata records ``epochs``, ``steps``, ``best_epoch`` and ``stopped_epoch``.
+        seed: the train/validation split, the weight initialisation and (for the default recipe) the
+        trainer's streams. resume: continue an interrupted run in ``run_dir``. y_as: ``"vector"``
+        (the flattened standardised ``y`` is the condition vector) or ``"fields"`` (``y (n, Cy,
+        *S)`` enters as field conditions; give a ``model`` whose backbone takes them).
         """
         if y_as not in Y_AS:
             raise ValueError(f"y_as = {y_as!r} is not allowed; expected one of {list(Y_AS)}")
