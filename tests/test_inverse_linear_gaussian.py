@@ -41,7 +41,7 @@ from scorepde.inverse import (
     RelativeGaussian,
     StudentT,
     build_noise_model,
-    default_train_config,
+    fixed_steps_train_config,
     from_simulator,
     make_linear_gaussian,
     summarise,
@@ -237,9 +237,9 @@ def test_amortised_posterior_matches_exact(
     start = time.perf_counter()
     problem = make_linear_gaussian(d, m, seed=10 + d)
     x, y = from_simulator(problem.sample_prior, problem.forward, problem.noise, 20_000, seed=1)
-    # the default model; a shortened default recipe (4000 steps instead of 20 000) to fit a
+    # the default model; a shortened fixed-length recipe (4000 steps instead of 20 000) to fit a
     # shared 2-core CPU: 18 000 training pairs / 512 = 36 steps per epoch
-    training = default_train_config(18_000, seed=0).replace(epochs=112, val_every=28)
+    training = fixed_steps_train_config(18_000, seed=0).replace(epochs=112, val_every=28)
     posterior = AmortisedPosterior().train(
         x, y, run_dir=tmp_path / "run", training=training, seed=0
     )

@@ -279,7 +279,7 @@ def _inverse_posterior(d: int = 40, m: int = 30) -> AmortisedPosterior:
 def test_inverse_round_trip_keeps_arrays_out_of_yaml(tmp_path: Path) -> None:
     posterior = _inverse_posterior()
     y = np.linspace(-3.0, -1.0, 30)
-    before = posterior.sample(6, y, steps=5, device="cpu")
+    before = posterior.sample(6, y, sampler="euler_maruyama", steps=5, device="cpu")
     folder = posterior.save(tmp_path / "model")
     text = (folder / "model.yaml").read_text()
     assert _yaml_numbers(folder / "model.yaml") <= 4
@@ -289,7 +289,9 @@ def test_inverse_round_trip_keeps_arrays_out_of_yaml(tmp_path: Path) -> None:
     np.testing.assert_array_equal(loaded.x_standardiser.mean, posterior.x_standardiser.mean)
     np.testing.assert_array_equal(loaded.y_standardiser.scale, posterior.y_standardiser.scale)
     assert loaded.metadata == {"n_train": 50}
-    np.testing.assert_array_equal(before, loaded.sample(6, y, steps=5, device="cpu"))
+    np.testing.assert_array_equal(
+        before, loaded.sample(6, y, sampler="euler_maruyama", steps=5, device="cpu")
+    )
     model = ConditionalModel.load(folder)
     assert isinstance(model.x_transform, Standardiser)
     assert model.conditioning_spec == ConditioningSpec(vector_dim=30)

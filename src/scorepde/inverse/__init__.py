@@ -9,7 +9,11 @@ from scorepde.inverse.battery import (
     train_battery_posterior,
 )
 from scorepde.inverse.elasticity import Elastography
-from scorepde.inverse.linear_gaussian import LinearGaussianProblem, make_linear_gaussian
+from scorepde.inverse.linear_gaussian import (
+    LinearGaussianProblem,
+    make_gaussian_linear_task,
+    make_linear_gaussian,
+)
 from scorepde.inverse.mcmc import (
     MCMCResult,
     effective_sample_size,
@@ -30,6 +34,7 @@ from scorepde.inverse.posterior import (
     Standardiser,
     default_model_config,
     default_train_config,
+    fixed_steps_train_config,
     format_summary,
     from_simulator,
     summarise,
@@ -55,8 +60,10 @@ __all__ = [
     "default_model_config",
     "default_train_config",
     "effective_sample_size",
+    "fixed_steps_train_config",
     "format_summary",
     "from_simulator",
+    "make_gaussian_linear_task",
     "make_linear_gaussian",
     "pcn_sample",
     "split_rhat",

@@ -51,7 +51,7 @@ from scorepde.inverse.noise_models import RelativeGaussian
 from scorepde.inverse.posterior import (
     AmortisedPosterior,
     default_model_config,
-    default_train_config,
+    fixed_steps_train_config,
     from_simulator,
 )
 from scorepde.physics.battery import solve_battery
@@ -372,13 +372,13 @@ def train_battery_posterior(
     validation_fraction: float = 0.1,
 ) -> AmortisedPosterior:
     """Simulate ``n_train`` pairs (seed ``seed``) and train the default amortised posterior
-    (``default_model_config``; ``default_train_config`` cut to about ``steps`` optimiser steps,
-    with EMA warm-up) on ``x`` in ``space`` (``"whitened"`` or ``"porosity"``)."""
+    (``default_model_config``; ``fixed_steps_train_config`` cut to about ``steps`` optimiser
+    steps, with EMA warm-up) on ``x`` in ``space`` (``"whitened"`` or ``"porosity"``)."""
     n_train = _count("n_train", n_train, minimum=10)
     steps = _count("steps", steps)
     x, y = problem.simulate(n_train, seed, space=space)
     n_fit = n_train - min(round(validation_fraction * n_train), n_train - 1)
-    training = default_train_config(n_fit, seed=seed)
+    training = fixed_steps_train_config(n_fit, seed=seed)
     epochs = max(1, math.ceil(steps / math.ceil(n_fit / training.batch_size)))
     # EMA warm-up: without it a 2000-step run keeps 0.999^2000 = 14 % of the random initial
     # weights in the averaged model

@@ -106,4 +106,30 @@ def make_linear_gaussian(
     )
 
 
-__all__ = ["LinearGaussianProblem", "make_linear_gaussian"]
+def make_gaussian_linear_task(
+    d: int = 10, *, prior_variance: float = 0.1, noise_variance: float = 0.1
+) -> LinearGaussianProblem:
+    """The sbi benchmark's ``gaussian_linear`` task: ``x ~ N(0, prior_variance I_d)``,
+    ``y = x + sqrt(noise_variance) e`` (``m = d``, ``A = I``).
+
+    The posterior is ``N(y v_p / (v_p + v_n), v_p v_n / (v_p + v_n) I)``: with the defaults
+    (``v_p = v_n = 0.1``) mean ``y / 2`` and standard deviation ``sqrt(0.05) = 0.2236`` in every
+    component, for every ``y``.
+    """
+    if d < 1:
+        raise ValueError(f"need d >= 1, got d={d}")
+    if not (prior_variance > 0.0 and noise_variance > 0.0):
+        raise ValueError(
+            f"prior_variance and noise_variance must be > 0, got {prior_variance}, {noise_variance}"
+        )
+    return LinearGaussianProblem(
+        d=d,
+        m=d,
+        prior_mean=np.zeros(d),
+        prior_cov=prior_variance * np.eye(d),
+        A=np.eye(d),
+        noise_std=float(np.sqrt(noise_variance)),
+    )
+
+
+__all__ = ["LinearGaussianProblem", "make_gaussian_linear_task", "make_linear_gaussian"]

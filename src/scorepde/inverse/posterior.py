@@ -43,6 +43,8 @@ from scorepde.diffusion.preconditioning import ScoreModel
 from scorepde.inverse.noise_models import NoiseModel
 from scorepde.nets.registry import BackboneConfig
 from scorepde.sampling.registry import (
+    DEFAULT_POSTERIOR_SAMPLER,
+    DEFAULT_POSTERIOR_STEPS,
     DEFAULT_SAMPLER_OPTIONS,
     DEFAULT_STEPS,
     resolve_sampler,
@@ -61,8 +63,21 @@ _INVERSE_FORMATS = ("scorepde.inverse/1", INVERSE_FORMAT)
 #: How the observation enters the network: a flat vector, or field conditions.
 Y_AS = ("vector", "fields")
 
-#: Target number of optimiser steps of the default training recipe.
+#: Optimiser steps of :func:`fixed_steps_train_config` (the default recipe before the
+#: data-sized one; the shipped battery and linear-Gaussian recipes keep it).
 DEFAULT_TRAINING_STEPS = 20_000
+#: The data-sized recipe (:func:`default_train_config`): the batch; the optimiser steps it
+#: plans for a data set of ordinary size; at least / at most this many epochs; never more than
+#: this many steps; the least patience of its early stopping (in validations).
+DEFAULT_BATCH_SIZE = 128
+DEFAULT_PLANNED_STEPS = 3000
+DEFAULT_MIN_EPOCHS = 20
+DEFAULT_MAX_EPOCHS = 1000
+DEFAULT_MAX_STEPS = 20_000
+DEFAULT_PATIENCE = 10
+#: With early stopping, the held-out pairs are repeated to at least this many validation rows
+#: (each with its own diffusion time and noise), so that the validation loss is precise.
+VALIDATION_ROWS = 5000
 
 
 def network_shape(x_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -89,10 +104,63 @@ def default_model_config(x_shape: tuple[int, ...], y_shape: tuple[int, ...]) -> 
 
 
 def default_train_config(n_train: int, seed: int = 0) -> TrainConfig:
-    """Adam at 1e-3 with cosine decay to 1e-5, batch 512, EMA 0.999, epochs chosen for about
-    :data:`DEFAULT_TRAINING_STEPS` optimiser steps, one checkpoint at the end, no plot."""
+    """The data-sized recipe of :meth:`AmortisedPosterior.train` for ``n_train`` training
+    pairs: its length follows the data size, and early stopping on the validation loss ends it.
+
+    Batch :data:`DEFAULT_BATCH_SIZE` (at most ``n_train``), ``s = ceil(n_train / batch)``
+    steps per epoch. Planned epochs: ``ceil(DEFAULT_PLANNED_STEPS / s)`` clipped to
+    [:data:`DEFAULT_MIN_EPOCHS`, :data:`DEFAULT_MAX_EPOCHS`] and to at most
+    :data:`DEFAULT_MAX_STEPS` steps: about 3000 steps for ordinary data sets (43 epochs of
+    9000 pairs, 375 of 1000), 20 passes over larger ones (up to 128 000 pairs; beyond, 20 000
+    steps), at most 1000 passes over tiny ones. Adam at 1e-3 with a cosine decay to 1e-5 over
+    the planned steps; EMA decay 0.999 with warm-up. Early stopping: the validation loss of
+    the EMA weights every ``val_every = max(1, round(VALIDATION_ROWS / (3 n_train)))``
+    epochs (validation, on :data:`VALIDATION_ROWS` rows, then costs at most about a third of
+    the training), stop after ``max(DEFAULT_PATIENCE, ceil(epochs / (4 val_every)))``
+    validations without improvement, restore the best EMA weights. A run stopped early ends at
+    a learning rate above the cosine's end: the schedule spans the planned length, so it is
+    the same whether or not the run stops. One torch thread (``num_threads=1``,
+    process-wide): the default MLP's matrices are too small for intra-op threads to pay, and
+    on a loaded 2-core CPU two threads were 14 times slower than one (32 s against 2.3 s per
+    epoch of 9000 pairs, docs/inverse.md). One checkpoint at the end, no plot.
+    :meth:`AmortisedPosterior.train` turns the early stopping off when
+    ``validation_fraction`` is 0 (nothing to stop on).
+    """
+    if isinstance(n_train, bool) or not isinstance(n_train, int) or n_train < 1:
+        raise ValueError(f"n_train must be an integer >= 1, got {n_train!r}")
+    batch = min(DEFAULT_BATCH_SIZE, n_train)
+    steps_per_epoch = math.ceil(n_train / batch)
+    epochs = math.ceil(DEFAULT_PLANNED_STEPS / steps_per_epoch)
+    epochs = min(DEFAULT_MAX_EPOCHS, max(DEFAULT_MIN_EPOCHS, epochs))
+    epochs = max(1, min(epochs, DEFAULT_MAX_STEPS // steps_per_epoch))
+    val_every = max(1, min(epochs, round(VALIDATION_ROWS / (3 * n_train))))
+    return TrainConfig(
+        epochs=epochs,
+        batch_size=batch,
+        learning_rate=1e-3,
+        min_learning_rate=1e-5,
+        ema_decay=0.999,
+        ema_warmup=True,
+        checkpoint_every=epochs,
+        keep_checkpoints=1,
+        seed=seed,
+        val_every=val_every,
+        patience=max(DEFAULT_PATIENCE, math.ceil(epochs / (4 * val_every))),
+        restore_best=True,
+        num_threads=1,
+        plot=False,
+    )
+
+
+def fixed_steps_train_config(
+    n_train: int, seed: int = 0, steps: int = DEFAULT_TRAINING_STEPS
+) -> TrainConfig:
+    """The fixed-length recipe (the default before the data-sized one; the battery and
+    linear-Gaussian recipes keep it): Adam at 1e-3 with cosine decay to 1e-5, batch 512, EMA
+    0.999, epochs chosen for about ``steps`` optimiser steps whatever the data size, no early
+    stopping, one checkpoint at the end, no plot."""
     batch = min(512, n_train)
-    epochs = max(1, math.ceil(DEFAULT_TRAINING_STEPS / math.ceil(n_train / batch)))
+    epochs = max(1, math.ceil(steps / math.ceil(n_train / batch)))
     return TrainConfig(
         epochs=epochs,
         batch_size=batch,
@@ -171,12 +239,15 @@ class AmortisedPosterior:
         run_dir: the trainer's folder (history, checkpoints; the checkpoints carry the
         standardisers, so ``AmortisedPosterior.load(run_dir)`` works). model: defaults to
         :func:`default_model_config` (``y_as="vector"`` only). training: defaults to
-        :func:`default_train_config`. validation_fraction: share of the pairs held out for the
-        validation loss (0: none). seed: the train/validation split, the weight initialisation
-        and (for the default recipe) the trainer's streams. resume: continue an interrupted run
-        in ``run_dir``. y_as: ``"vector"`` (the flattened standardised ``y`` is the condition
-        vector) or ``"fields"`` (``y (n, Cy, *S)`` enters as field conditions; give a ``model``
-        whose backbone takes them).
+        :func:`default_train_config` (length from the data size, early stopping, best EMA weights
+        restored; without a validation set, no early stopping). With early stopping (``patience`` or
+        ``restore_best`` set) the held-out pairs are repeated to at least :data:`VALIDATION_ROWS`
+        validation rows. validation_fraction: share of the pairs held out for the validation loss
+        (0: none). The metadata records ``epochs``, ``steps``, ``best_epoch`` and ``stopped_epoch``.
+        seed: the train/validation split, the weight initialisation and (for the default recipe) the
+        trainer's streams. resume: continue an interrupted run in ``run_dir``. y_as: ``"vector"``
+        (the flattened standardised ``y`` is the condition vector) or ``"fields"`` (``y (n, Cy,
+        *S)`` enters as field conditions; give a ``model`` whose backbone takes them).
         """
         if y_as not in Y_AS:
             raise ValueError(f"y_as = {y_as!r} is not allowed; expected one of {list(Y_AS)}")
@@ -211,7 +282,10 @@ class AmortisedPosterior:
         self.x_standardiser = Standardiser.fit(x[train_index])
         self.y_standardiser = Standardiser.fit(y[train_index])
         config = model or default_model_config(self.x_shape, self.y_shape)
-        training = training or default_train_config(len(train_index), seed)
+        if training is None:
+            training = default_train_config(len(train_index), seed)
+            if n_val == 0:  # nothing to stop on: the planned length, the last weights
+                training = training.replace(patience=None, restore_best=False)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             score_model = build_score_model(config)
@@ -229,7 +303,15 @@ class AmortisedPosterior:
             ).float()
 
         x_train, y_train = tensors(train_index)
-        x_val, y_val = tensors(val_index) if n_val > 0 else (None, None)
+        x_val, y_val = None, None
+        if n_val > 0:
+            repeats = 1
+            if training.patience is not None or training.restore_best:
+                # each held-out pair at several diffusion times and noises: a validation loss
+                # precise enough to stop on (with 100 pairs, one draw each, it picked the
+                # weights of epoch 6 of 100: docs/inverse.md, "Defaults")
+                repeats = max(1, math.ceil(VALIDATION_ROWS / n_val))
+            x_val, y_val = tensors(np.tile(val_index, repeats))
         self.model_config = config
         self.metadata = {"n_train": len(train_index), "n_val": int(n_val), "seed": seed}
         trainer = Trainer(
@@ -243,8 +325,11 @@ class AmortisedPosterior:
         self.metadata.update(
             {
                 "epochs": result.epochs_done,
+                "steps": int(result.history["step"][-1]) if result.history["step"] else 0,
                 "final_train_loss": float(result.history["train_loss"][-1]),
                 "best_val_loss": float(result.best_val),
+                "best_epoch": result.best_epoch,
+                "stopped_epoch": result.stopped_epoch,
                 "train_seconds": float(result.wall_time),
             }
         )
@@ -267,7 +352,7 @@ class AmortisedPosterior:
         n: int,
         y: np.ndarray,
         *,
-        sampler: str = "euler_maruyama",
+        sampler: str | None = None,
         steps: int | None = None,
         seed: int = 0,
         batch_size: int = 1000,
@@ -279,7 +364,10 @@ class AmortisedPosterior:
 
         y: ``y_shape`` (or anything with ``prod(y_shape)`` elements), physical units.
         sampler: a key of ``scorepde.sampling.registry.SAMPLERS`` (SDE, ODE and
-        annealed-Langevin samplers). steps: total steps (None: :data:`DEFAULT_STEPS`). seed:
+        annealed-Langevin samplers); None: :data:`DEFAULT_POSTERIOR_SAMPLER` (the
+        probability-flow ODE, DPM-Solver-2M) at :data:`DEFAULT_POSTERIOR_STEPS` (19 steps, 20
+        network evaluations) unless ``steps`` is given. steps: total steps (None: the
+        default above, or :data:`DEFAULT_STEPS` of a named sampler). seed:
         sample ``i`` uses the stream ``(seed, i)``, so results do not depend on ``batch_size``.
         options: passed to the sampler over :data:`DEFAULT_SAMPLER_OPTIONS` (e.g. ``levels``,
         ``step_size`` for Langevin).
@@ -307,7 +395,7 @@ class AmortisedPosterior:
         n: int,
         observations: np.ndarray,
         *,
-        sampler: str = "euler_maruyama",
+        sampler: str | None = None,
         steps: int | None = None,
         seed: int = 0,
         batch_size: int = 1000,
@@ -349,7 +437,7 @@ class AmortisedPosterior:
         observations: np.ndarray,
         n: int,
         *,
-        sampler: str,
+        sampler: str | None,
         steps: int | None,
         seed: int,
         batch_size: int,
@@ -359,6 +447,9 @@ class AmortisedPosterior:
     ) -> np.ndarray:
         """``observations (M, *y_shape)`` -> ``(M, n, *x_shape)`` through :attr:`model`."""
         model = self.model
+        if sampler is None:
+            sampler = DEFAULT_POSTERIOR_SAMPLER
+            steps = DEFAULT_POSTERIOR_STEPS if steps is None else steps
         resolve_sampler(sampler)
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
@@ -539,6 +630,8 @@ def from_simulator(
 
 
 __all__ = [
+    "DEFAULT_POSTERIOR_SAMPLER",
+    "DEFAULT_POSTERIOR_STEPS",
     "DEFAULT_SAMPLER_OPTIONS",
     "DEFAULT_STEPS",
     "Y_AS",
@@ -547,6 +640,7 @@ __all__ = [
     "conditioning_spec_for",
     "default_model_config",
     "default_train_config",
+    "fixed_steps_train_config",
     "format_summary",
     "from_simulator",
     "network_shape",

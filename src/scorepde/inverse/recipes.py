@@ -39,6 +39,7 @@ from scorepde.inverse.posterior import (
     AmortisedPosterior,
     default_model_config,
     default_train_config,
+    fixed_steps_train_config,
     from_simulator,
 )
 from scorepde.inverse.problems import InverseProblem, build_inverse_problem
@@ -48,6 +49,8 @@ from scorepde.training.model import SAMPLERS, ModelConfig
 
 INVERSE_RECIPE_FOLDER = Path(__file__).resolve().parent.parent / "configs" / "inverse"
 RECIPE_FILE = "recipe.yaml"
+#: Base training recipes an inverse recipe's ``training`` overrides (see ``InverseRecipe``).
+TRAINING_DEFAULTS = ("data_size", "fixed_steps")
 
 
 @dataclass
@@ -77,15 +80,17 @@ class PairsConfig:
 
 @dataclass
 class InverseSamplingConfig:
-    """The recipe's posterior sampler (see ``scorepde.training.model.SAMPLERS``); ``steps``
-    None: the sampler's default (``scorepde.inverse.posterior.DEFAULT_STEPS``)."""
+    """The recipe's posterior sampler (see ``scorepde.training.model.SAMPLERS``); null: the
+    posterior's default (``scorepde.sampling.registry.DEFAULT_POSTERIOR_SAMPLER``, at
+    ``DEFAULT_POSTERIOR_STEPS`` when ``steps`` is null). ``steps`` None: the sampler's
+    default (``scorepde.inverse.posterior.DEFAULT_STEPS``)."""
 
-    sampler: str = "euler_maruyama"
+    sampler: str | None = None
     steps: int | None = None
     batch_size: int = 1000
 
     def __post_init__(self) -> None:
-        if self.sampler not in SAMPLERS:
+        if self.sampler is not None and self.sampler not in SAMPLERS:
             raise ConfigError(
                 f"sampling.sampler = {self.sampler!r}; expected one of {sorted(SAMPLERS)}"
             )
@@ -132,7 +137,13 @@ class InverseRecipe:
     noise: overrides the problem's own noise model (``{"name": ..., **fields}``,
     ``scorepde.inverse.noise_models``); null keeps it. model: a full ``ModelConfig`` dict, or
     null for :func:`~scorepde.inverse.posterior.default_model_config`. training: overrides of
-    :func:`~scorepde.inverse.posterior.default_train_config` (any ``TrainConfig`` field).
+    the recipe named by training_defaults (any ``TrainConfig`` field, early stopping's
+    ``patience`` / ``min_delta`` / ``restore_best`` included). training_defaults:
+    ``"data_size"`` (:func:`~scorepde.inverse.posterior.default_train_config`: length from the
+    data size, early stopping, the default) or ``"fixed_steps"``
+    (:func:`~scorepde.inverse.posterior.fixed_steps_train_config`: about 20 000 steps whatever
+    the data size, no early stopping; the recipe of the shipped recipes, which keep it so that
+    their results stay as documented).
     """
 
     name: str = "custom"
@@ -143,6 +154,7 @@ class InverseRecipe:
     data: PairsConfig = field(default_factory=PairsConfig)
     model: dict[str, Any] | None = None
     training: dict[str, Any] = field(default_factory=dict)
+    training_defaults: str = "data_size"
     sampling: InverseSamplingConfig = field(default_factory=InverseSamplingConfig)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
 
@@ -150,6 +162,11 @@ class InverseRecipe:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed = {self.seed!r}; expected an integer >= 0")
         self.training = dict(self.training or {})
+        if self.training_defaults not in TRAINING_DEFAULTS:
+            raise ConfigError(
+                f"training_defaults = {self.training_defaults!r}; expected one of "
+                f"{list(TRAINING_DEFAULTS)}"
+            )
         if self.noise is not None:
             build_noise_model(dict(self.noise))  # raises ConfigError naming a bad key
         if self.model is not None:
@@ -190,9 +207,17 @@ class InverseRecipe:
         return ModelConfig.from_dict(dict(self.model))
 
     def train_config(self) -> TrainConfig:
-        """The default training recipe for the recipe's pair count, with its overrides."""
-        n_fit = self.data.n_train - round(self.data.validation_fraction * self.data.n_train)
-        base = default_train_config(max(1, n_fit), self.seed)
+        """The training recipe named by ``training_defaults`` for the recipe's pair count,
+        with its overrides (the data-sized recipe without early stopping when there is no
+        validation set)."""
+        n_val = round(self.data.validation_fraction * self.data.n_train)
+        n_fit = max(1, self.data.n_train - n_val)
+        if self.training_defaults == "fixed_steps":
+            base = fixed_steps_train_config(n_fit, self.seed)
+        else:
+            base = default_train_config(n_fit, self.seed)
+            if n_val == 0:
+                base = base.replace(patience=None, restore_best=False)
         try:
             return base.replace(**self.training)
         except (TypeError, ValueError) as error:

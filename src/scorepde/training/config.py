@@ -48,6 +48,15 @@ class TrainConfig:
     losses (the last epoch is always validated; others are NaN in the history). val_batch_size:
     batch for the validation pass (None = ``batch_size``). plot: write ``history.png`` at
     checkpoints and at the end.
+
+    Early stopping (off by default; needs a validation set): patience: stop after this many
+    validations in a row (every ``val_every`` epochs) without the validation loss of the EMA
+    weights falling below its best so far by more than min_delta (absolute, in units of the
+    DSM loss); None = never stop early. restore_best: at the end of training (early stop or
+    last epoch) put the EMA weights of the best validation back in place, so the final
+    checkpoint and :meth:`~scorepde.training.trainer.Trainer.averaged_model` hold them. The
+    learning-rate schedule still spans ``epochs`` (the planned length): a run stopped early
+    ends at a higher rate than the cosine's end.
     """
 
     epochs: int = 5000
@@ -71,6 +80,9 @@ class TrainConfig:
     val_every: int = 1
     val_batch_size: int | None = None
     plot: bool = True
+    patience: int | None = None
+    min_delta: float = 0.0
+    restore_best: bool = False
 
     def __post_init__(self) -> None:
         _check_int(self, "epochs", minimum=1)
@@ -90,7 +102,15 @@ class TrainConfig:
             _check_int(self, "num_threads", minimum=1)
         if self.val_batch_size is not None:
             _check_int(self, "val_batch_size", minimum=1)
-        for name in ("learning_rate", "min_learning_rate", "weight_decay", "grad_clip"):
+        if self.patience is not None:
+            _check_int(self, "patience", minimum=1)
+        for name in (
+            "learning_rate",
+            "min_learning_rate",
+            "weight_decay",
+            "grad_clip",
+            "min_delta",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"TrainConfig.{name} must be a number, got {value!r}")
@@ -118,11 +138,11 @@ class TrainConfig:
         _check_choice(self, "precision", PRECISIONS)
         _check_choice(self, "compile", COMPILE_MODES)
         _check_choice(self, "compile_mode", COMPILE_BACKEND_MODES)
-        if not isinstance(self.ema_warmup, bool) or not isinstance(self.plot, bool):
-            raise ValueError(
-                f"TrainConfig.ema_warmup and plot must be true/false, got "
-                f"{self.ema_warmup!r} and {self.plot!r}"
-            )
+        for name in ("ema_warmup", "plot", "restore_best"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(
+                    f"TrainConfig.{name} must be true/false, got {getattr(self, name)!r}"
+                )
 
     def replace(self, **changes: object) -> TrainConfig:
         """A copy with some fields changed (validated again)."""

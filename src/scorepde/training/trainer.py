@@ -117,7 +117,10 @@ class TrainingResult:
     (NaN without a validation set). wall_time: seconds spent in this call. samples_per_second:
     training samples processed per second of optimisation in this call, by all ranks together
     (excludes validation, checkpoints and plots; NaN if no epoch ran). checkpoint: the newest
-    checkpoint folder.
+    checkpoint folder. best_epoch: the epoch of the lowest validation loss seen by the early
+    stopping (None unless ``patience`` or ``restore_best`` is set and a validation ran).
+    stopped_epoch: the epoch at which ``patience`` stopped training (None: it ran to
+    ``epochs``). restored_best: whether the EMA weights of ``best_epoch`` were put back.
     """
 
     history: dict[str, list[float]]
@@ -126,6 +129,59 @@ class TrainingResult:
     wall_time: float
     samples_per_second: float
     checkpoint: Path | None = None
+    best_epoch: int | None = None
+    stopped_epoch: int | None = None
+    restored_best: bool = False
+
+
+@dataclass
+class EarlyStopping:
+    """The state of early stopping (``TrainConfig.patience`` / ``restore_best``), checkpointed.
+
+    best_val: lowest validation loss so far (NaN before the first validation); best_epoch: its
+    epoch (0: none yet); bad_validations: validations in a row without an improvement of more
+    than ``min_delta``; stopped_epoch: the epoch at which patience ran out (None: not
+    stopped); restored: whether the best EMA weights were put back; best_ema: a copy of the
+    EMA weights and buffers at ``best_epoch`` (kept only with ``restore_best``).
+    """
+
+    best_val: float = math.nan
+    best_epoch: int = 0
+    bad_validations: int = 0
+    stopped_epoch: int | None = None
+    restored: bool = False
+    best_ema: dict[str, Tensor] | None = None
+
+    def observe(self, epoch: int, val_loss: float, min_delta: float) -> bool:
+        """Record one validation; True if it is the new best."""
+        if math.isnan(self.best_val) or val_loss < self.best_val - min_delta:
+            self.best_val, self.best_epoch, self.bad_validations = val_loss, epoch, 0
+            return True
+        self.bad_validations += 1
+        return False
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain values and tensors for ``trainer_state.pt``."""
+        return {
+            "best_val": float(self.best_val),
+            "best_epoch": int(self.best_epoch),
+            "bad_validations": int(self.bad_validations),
+            "stopped_epoch": self.stopped_epoch,
+            "restored": bool(self.restored),
+            "best_ema": self.best_ema,
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> EarlyStopping:
+        """Inverse of :meth:`state_dict`."""
+        return cls(
+            best_val=float(state["best_val"]),
+            best_epoch=int(state["best_epoch"]),
+            bad_validations=int(state["bad_validations"]),
+            stopped_epoch=None if state["stopped_epoch"] is None else int(state["stopped_epoch"]),
+            restored=bool(state.get("restored", False)),
+            best_ema=state.get("best_ema"),
+        )
 
 
 #: The buffers (e.g. fixed Fourier frequencies) are synchronised once, when DDP wraps the model,
@@ -242,6 +298,11 @@ class Trainer:
         self._loss_fn: Callable[..., Tensor] = self._build_loss_fn()
         self._data_summary: dict[str, Any] = {}
         self._source: BatchSource | None = None
+        self.early_stopping = EarlyStopping()
+
+    @property
+    def _tracks_best(self) -> bool:
+        return self.config.patience is not None or self.config.restore_best
 
     # ------------------------------------------------------------------ public API
 
@@ -285,6 +346,11 @@ class Trainer:
                 and that epoch's history row; an exception raised there stops training. Under
                 torchrun it runs on every rank (with identical rows): raise on all or none.
 
+        With ``config.patience`` set, training stops once that many validations in a row
+        brought no improvement (see :class:`~scorepde.training.config.TrainConfig`); with
+        ``config.restore_best`` the EMA weights of the best validation are put back at the end,
+        before the last checkpoint is written. Both need a validation set.
+
         Returns:
             :class:`TrainingResult`. Raises ``FloatingPointError`` naming the epoch when the
             loss or gradient norm becomes non-finite (no checkpoint is written for that epoch).
@@ -311,6 +377,11 @@ class Trainer:
                 val,
                 cfg.val_batch_size or cfg.batch_size,
                 seed=cfg.seed * 1000 + _VALIDATION_STREAM,
+            )
+        if self._tracks_best and val is None:
+            raise ValueError(
+                f"TrainConfig.patience = {cfg.patience!r} / restore_best = {cfg.restore_best!r} "
+                "need a validation set (x_val or val_source); none was given"
             )
         n_train = train.samples_per_epoch
         world_size = self.distributed.world_size
@@ -397,8 +468,9 @@ class Trainer:
         samples_done = 0
         wall_before = self.history["wall_seconds"][-1] if self.history["wall_seconds"] else 0.0
         best_val = _nanmin(self.history["val_loss"])
+        early = self.early_stopping
         try:
-            while self.epoch < cfg.epochs:
+            while self.epoch < cfg.epochs and early.stopped_epoch is None:
                 epoch = self.epoch + 1
                 epoch_start = time.perf_counter()
                 train_loss, grad_norm, lr = self._train_epoch(epoch, train, batch_size, bar)
@@ -410,6 +482,13 @@ class Trainer:
                     val_loss = self.validation_loss(x_val_set, cond_val_set)
                     if math.isnan(best_val) or val_loss < best_val:
                         best_val = val_loss
+                    if self._tracks_best:
+                        self._observe_validation(epoch, val_loss)
+                if cfg.patience is not None and early.bad_validations >= cfg.patience:
+                    early.stopped_epoch = epoch
+                last = epoch == cfg.epochs or early.stopped_epoch is not None
+                if last and cfg.restore_best:
+                    self._restore_best_ema()
                 row = {
                     "epoch": epoch,
                     "step": self.step,
@@ -421,7 +500,7 @@ class Trainer:
                     "wall_seconds": wall_before + time.perf_counter() - start_time,
                 }
                 self._append_history(row)
-                if epoch % cfg.checkpoint_every == 0 or epoch == cfg.epochs:
+                if epoch % cfg.checkpoint_every == 0 or last:
                     self.save_checkpoint()
                     self.plot_history()
                 bar.update(1)
@@ -438,7 +517,32 @@ class Trainer:
             wall_time=time.perf_counter() - start_time,
             samples_per_second=samples_done / train_seconds if train_seconds > 0 else math.nan,
             checkpoint=latest,
+            best_epoch=early.best_epoch if self._tracks_best and early.best_epoch > 0 else None,
+            stopped_epoch=early.stopped_epoch,
+            restored_best=early.restored,
         )
+
+    def _observe_validation(self, epoch: int, val_loss: float) -> None:
+        """Early stopping's bookkeeping for one validation (copies the EMA weights on a new
+        best when ``restore_best`` is set)."""
+        improved = self.early_stopping.observe(epoch, val_loss, self.config.min_delta)
+        if improved and self.config.restore_best:
+            self.early_stopping.best_ema = {
+                **{f"shadow.{k}": v.detach().clone() for k, v in self.ema.shadow.items()},
+                **{f"buffers.{k}": v.detach().clone() for k, v in self.ema.buffers.items()},
+            }
+
+    @torch.no_grad()
+    def _restore_best_ema(self) -> None:
+        """Put the EMA weights of the best validation back (nothing if there was none)."""
+        best = self.early_stopping.best_ema
+        if best is None:
+            return
+        for name, value in self.ema.shadow.items():
+            value.copy_(best[f"shadow.{name}"])
+        for name, value in self.ema.buffers.items():
+            value.copy_(best[f"buffers.{name}"])
+        self.early_stopping.restored = True
 
     @torch.no_grad()
     def validation_loss(self, x_val: Tensor, cond_val: Condition) -> float:
@@ -672,6 +776,8 @@ class Trainer:
             "data": dict(self._data_summary),
             "world_size": self.distributed.world_size,
         }
+        if self._tracks_best:  # absent otherwise: the state stays as before early stopping
+            state["early_stopping"] = self.early_stopping.state_dict()
         source_state = {} if self._source is None else self._source.state_dict()
         if source_state:  # stateless sources add nothing: the state stays as before sources
             state["source"] = source_state
@@ -739,6 +845,14 @@ class Trainer:
         self.epoch = int(state["epoch"])
         self.step = int(state["step"])
         self.history = {name: list(state["history"].get(name, [])) for name in HISTORY_COLUMNS}
+        if "early_stopping" in state:
+            self.early_stopping = EarlyStopping.from_state_dict(state["early_stopping"])
+        elif self._tracks_best:
+            # a run begun without early stopping: start counting from its history
+            self.early_stopping = EarlyStopping()
+            for epoch, loss in zip(self.history["epoch"], self.history["val_loss"], strict=True):
+                if math.isfinite(loss):
+                    self.early_stopping.observe(int(epoch), loss, self.config.min_delta)
 
     # ------------------------------------------------------------------ history file
 
