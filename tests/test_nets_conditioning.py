@@ -36,7 +36,9 @@ def _film_keys(blocks: int) -> set[str]:
 def test_pretrained_battery_model_samples_as_on_the_base_commit() -> None:
     """The shipped model (an MLP) still loads and samples the values recorded on the commit
     before labels and field conditions were added (5 fields, ode_dpm2m, 9 steps, seed 0).
-    Tolerance 1e-7 relative: bit-identical here; the margin allows another BLAS."""
+    Tolerance 1e-6 relative: the shared-embedding path of MLPScoreNet (one noise level and one
+    condition for the whole batch: the embedding is computed once) changes the rounding by
+    1.5e-7 relative here; the margin also allows another BLAS."""
     model = scorepde.load_pretrained("battery")
     fields = model.sample([0.0, 0.1, 25.0], 5, sampler="ode_dpm2m", steps=9, seed=0)
     means = [[1.868444645432e03, -2.094091498146e-03], [1.914370025449e03, -1.983389133909e-03],
@@ -45,8 +47,8 @@ def test_pretrained_battery_model_samples_as_on_the_base_commit() -> None:
     at_37 = [[2.091272786178e03, -1.019085288688e-03], [2.163954436943e03, -7.783690119607e-04],
              [2.233100049341e03, -7.383963985201e-04], [2.146101711013e03, -9.846510477702e-04],
              [2.169138828544e03, -7.466410914052e-04]]  # fmt: skip
-    np.testing.assert_allclose(fields.mean(axis=2), means, rtol=1e-7)
-    np.testing.assert_allclose(fields[:, :, 37], at_37, rtol=1e-7)
+    np.testing.assert_allclose(fields.mean(axis=2), means, rtol=1e-6)
+    np.testing.assert_allclose(fields[:, :, 37], at_37, rtol=1e-6)
 
 
 def test_options_off_build_the_original_networks() -> None:
@@ -223,3 +225,25 @@ def test_complete_backbone_refuses_contradictions() -> None:
     seed = {"in_channels": 2, "out_channels": 2, "channels": 64, "blocks": 10, "kernel_size": 7,
             "cond_dim": 3}  # fmt: skip
     assert complete_backbone(BackboneConfig("film", seed), (2, 100), spec).options == seed
+
+
+def test_mlp_shared_embedding_matches_row_by_row() -> None:
+    """A batch with one noise level and one condition (the sampler's case) computes the
+    embedding once; its output equals the row-by-row network's to rounding, and a batch whose
+    rows differ in either still gets per-row embeddings."""
+    torch.manual_seed(0)
+    net = MLPScoreNet(**SMALL_MLP)
+    for block in net.blocks:  # non-zero modulation so the embedding matters
+        torch.nn.init.normal_(block.modulation.weight, std=0.3)
+    x = torch.randn(64, 1, 12)
+    t = torch.full((64,), 0.7)
+    cond = torch.tensor([[0.2, -1.0]]).expand(64, 2)
+    with torch.no_grad():
+        shared = net(x, t, cond)
+        rows = torch.cat([net(x[i : i + 1], t[i : i + 1], cond[i : i + 1]) for i in range(64)])
+        np.testing.assert_allclose(shared.numpy(), rows.numpy(), rtol=1e-5, atol=1e-6)
+        other = cond.clone()
+        other[5] = torch.tensor([0.9, 0.4])
+        mixed = net(x, t, other)
+        assert not torch.allclose(mixed[5], shared[5], atol=1e-4)
+        np.testing.assert_allclose(mixed[6:].numpy(), shared[6:].numpy(), rtol=1e-5, atol=1e-6)
