@@ -1,6 +1,7 @@
 """inverse layer: simulator + noise model -> pairs (x, y) -> conditional score p(x | y) ->
 posterior samples for any observation without retraining (see docs/inverse.md)."""
 
+from scorepde.inverse.arviz_io import read_netcdf, to_inference_data, write_netcdf
 from scorepde.inverse.battery import (
     BatteryComparison,
     BatteryPorosityProblem,
@@ -12,6 +13,7 @@ from scorepde.inverse.linear_gaussian import LinearGaussianProblem, make_linear_
 from scorepde.inverse.mcmc import (
     MCMCResult,
     effective_sample_size,
+    monte_carlo_standard_error,
     pcn_sample,
     split_rhat,
 )
@@ -56,8 +58,12 @@ __all__ = [
     "format_summary",
     "from_simulator",
     "make_linear_gaussian",
+    "monte_carlo_standard_error",
     "pcn_sample",
+    "read_netcdf",
     "split_rhat",
     "summarise",
+    "to_inference_data",
     "train_battery_posterior",
+    "write_netcdf",
 ]
