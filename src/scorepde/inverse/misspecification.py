@@ -197,7 +197,8 @@ def noise_misspecification(
     its posterior samples ``sample_posterior(y, n_samples, seed + k + 1)``. n_reference: the
     reference columns (``mean_bias``, ``exact_trained_bias``, ``std_ratio``,
     ``rmse_truth_exact``) over the first ``n_reference`` observations only (None: all); the
-    row then records ``n_reference``.
+    row then records ``n_reference`` and ``rmse_truth_referenced`` (the model's RMSE over those
+    observations, comparable with ``rmse_truth_exact``).
     """
     if n_observations < 2 or n_samples < 2:
         raise ValueError(
@@ -246,6 +247,8 @@ def noise_misspecification(
         if reference_posterior is not None:
             row["rmse_truth_exact"] = _rms(exact_mean - truths[referenced])
             if n_reference is not None:
+                # the model's RMSE over the same observations as the exact column
+                row["rmse_truth_referenced"] = _rms(mean[referenced] - truths[referenced])
                 row["n_reference"] = int(n_reference)
         calibration = calibration_from_samples(
             truths,
@@ -274,6 +277,7 @@ _HEADERS = {
     "rmse_truth_exact": "RMSE to truth (exact)",
     "ks_max": "SBC max KS",
     "ks_critical": "KS critical",
+    "rmse_truth_referenced": "RMSE to truth (same observations)",
     "n_reference": "observations with a reference",
 }
 
