@@ -14,12 +14,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mcmc_oracle import rank_normalise
 from scorepde.inverse import make_linear_gaussian
 from scorepde.inverse.mcmc import (
     MCMCResult,
     effective_sample_size,
     pcn_sample,
-    rank_normalise,
     split_rhat,
 )
 

@@ -222,6 +222,13 @@ def sample(
             help="Write OUT with .png: mean and 95 % band (fields) or a pair plot (vectors).",
         ),
     ] = False,
+    arviz: Annotated[
+        Path | None,
+        typer.Option(
+            "--arviz",
+            help="Also write the samples and the observation as ArviZ InferenceData (.nc).",
+        ),
+    ] = None,
 ) -> None:
     """Draw posterior samples for one observation; print their summary."""
     import numpy as np
@@ -235,6 +242,8 @@ def sample(
     _seed(seed)
     _sampler(sampler)
     _suffix(out, (".npy",), "--out")
+    if arviz is not None:
+        _suffix(arviz, (".nc",), "--arviz")
     posterior = _load_posterior(checkpoint)
     recipe = _find_recipe(checkpoint)
     y = _load_npy(observation, "--observation")
@@ -272,6 +281,9 @@ def sample(
     atomic_save_npy(out, physical)
     typer.echo(f"{n} posterior samples {physical.shape} ({sampler}) in {elapsed:.2f} s -> {out}")
     typer.echo(format_summary(summarise(physical), truth=known))
+    if arviz is not None:
+        _write_arviz(arviz, physical, y.reshape(posterior.y_shape), problem, sampler, steps, seed)
+        typer.echo(f"InferenceData: {arviz}")
     if plot:
         from scorepde.inverse.plots import plot_pair, plot_posterior_band
 
@@ -289,6 +301,32 @@ def sample(
         else:
             plot_pair(physical, picture, truth=known)
         typer.echo(f"figure: {picture}")
+
+
+def _write_arviz(
+    path: Path,
+    samples: Any,
+    observation: Any,
+    problem: Any,
+    sampler: str,
+    steps: int | None,
+    seed: int,
+) -> None:
+    """``samples (n, *shape)`` physical units and the observation as InferenceData (.nc): one
+    chain; a field problem's axes are named ``channel`` and ``position`` (its grid)."""
+    from scorepde.inverse.arviz_io import to_inference_data, write_netcdf
+
+    dims = coords = None
+    if problem is not None and problem.kind == "field" and samples.ndim == 3:
+        dims = ["channel", "position"]
+        coords = {}
+        if problem.grid is not None and len(problem.grid) == samples.shape[2]:
+            coords["position"] = problem.grid
+        if len(problem.channel_names) == samples.shape[1]:
+            coords["channel"] = list(problem.channel_names)
+    attrs = {"sampler": sampler, "seed": seed, **({"steps": steps} if steps else {})}
+    data = to_inference_data(samples, observed=observation, dims=dims, coords=coords, attrs=attrs)
+    write_netcdf(data, path)
 
 
 @invert_app.command("misspecify")

@@ -1,6 +1,7 @@
 """inverse layer: simulator + noise model -> pairs (x, y) -> conditional score p(x | y) ->
 posterior samples for any observation without retraining (see docs/inverse.md)."""
 
+from scorepde.inverse.arviz_io import read_netcdf, to_inference_data, write_netcdf
 from scorepde.inverse.battery import (
     BatteryComparison,
     BatteryPorosityProblem,
@@ -17,6 +18,7 @@ from scorepde.inverse.linear_gaussian import (
 from scorepde.inverse.mcmc import (
     MCMCResult,
     effective_sample_size,
+    monte_carlo_standard_error,
     pcn_sample,
     split_rhat,
 )
@@ -65,8 +67,12 @@ __all__ = [
     "from_simulator",
     "make_gaussian_linear_task",
     "make_linear_gaussian",
+    "monte_carlo_standard_error",
     "pcn_sample",
+    "read_netcdf",
     "split_rhat",
     "summarise",
+    "to_inference_data",
     "train_battery_posterior",
+    "write_netcdf",
 ]

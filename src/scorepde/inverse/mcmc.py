@@ -41,17 +41,21 @@ Random numbers: chain ``c`` draws from the children of ``SeedSequence(seed).spaw
 not depend on how many other chains run beside it (generalised pCN pools the chains to fit
 ``N(m, C)``, so there it does).
 
-Diagnostics (Vehtari, Gelman, Simpson, Carpenter & Bürkner 2021), written here from the paper's
-definitions, no arviz:
+Diagnostics come from ArviZ (Vehtari, Gelman, Simpson, Carpenter & Bürkner 2021); the
+functions here are thin wrappers that take plain arrays ``(chains, draws[, dim])`` and return
+one value per component:
 
-* :func:`split_rhat`: every chain is split in halves; the draws are rank-normalised over all
-  chains (``z = Phi^-1((r - 3/8) / (S + 1/4))``); ``R-hat`` is the larger of the classic
-  ``sqrt(var_plus / W)`` of the normalised draws and of the normalised folded draws
-  ``|x - median|`` (which catches chains that differ in spread only). Chains agreeing give
-  ``~1``; ``> 1.01``-``1.05`` means not mixed.
-* :func:`effective_sample_size`: bulk ESS of the rank-normalised split chains, from the
-  multi-chain autocorrelation with Geyer's initial monotone sequence (pairs of autocorrelations
-  summed until a pair turns negative, then forced non-increasing).
+* :func:`split_rhat`: rank-normalised split R-hat, the larger of the bulk and the folded value
+  (``arviz.rhat(method="rank")``; ``rank=False``: the classic split R-hat of the raw draws,
+  ``method="split"``). Chains agreeing give ``~1``; ``> 1.01``-``1.05`` means not mixed.
+* :func:`effective_sample_size`: bulk ESS (``arviz.ess(method="bulk")``), tail ESS
+  (``kind="tail"``: the smaller ESS of the 5 % and 95 % quantile indicators) or the ESS of the
+  raw split chains (``rank=False``, ``method="mean"``).
+* :func:`monte_carlo_standard_error`: ``arviz.mcse`` of the mean, sd, median or a quantile.
+
+:func:`scorepde.inverse.to_inference_data` turns draws into ArviZ ``InferenceData`` for
+``arviz.summary`` and the plots. The hand-written versions that preceded ArviZ live on as the
+test oracle ``tests/mcmc_oracle.py``.
 """
 
 from __future__ import annotations
@@ -62,13 +66,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
 
 __all__ = [
+    "ESS_KINDS",
+    "MCSE_KINDS",
     "MCMCResult",
     "effective_sample_size",
+    "monte_carlo_standard_error",
     "pcn_sample",
-    "rank_normalise",
     "split_rhat",
 ]
 
@@ -95,6 +100,10 @@ class MCMCResult:
         ess: ``(dim,)`` bulk effective sample size per component (all chains together).
         wall_time: seconds of the whole run (burn-in included).
         n_burn: burn-in steps per chain; thin: keep every ``thin``-th step; seed: the seed.
+        ess_tail: ``(dim,)`` tail effective sample size per component (None: not computed).
+
+    Diagnostics are ArviZ's (:func:`split_rhat`, :func:`effective_sample_size`);
+    :func:`scorepde.inverse.to_inference_data` turns the result into ``InferenceData``.
     """
 
     samples: np.ndarray
@@ -107,6 +116,7 @@ class MCMCResult:
     n_burn: int
     thin: int
     seed: int
+    ess_tail: np.ndarray | None = None
 
     @property
     def n_chains(self) -> int:
@@ -128,10 +138,13 @@ class MCMCResult:
         return self.samples.reshape(-1, self.dim)
 
     def summary(self) -> dict[str, float]:
-        """``max_rhat``, ``min_ess``, ``mean_acceptance``, ``mean_step_size``, ``wall_time``."""
+        """``max_rhat``, ``min_ess`` (bulk), ``min_ess_tail`` (where computed),
+        ``mean_acceptance``, ``mean_step_size``, ``wall_time``."""
+        tail = {} if self.ess_tail is None else {"min_ess_tail": float(np.nanmin(self.ess_tail))}
         return {
             "max_rhat": float(np.nanmax(self.rhat)),
             "min_ess": float(np.nanmin(self.ess)),
+            **tail,
             "mean_acceptance": float(self.acceptance_rate.mean()),
             "mean_step_size": float(self.step_size.mean()),
             "wall_time": float(self.wall_time),
@@ -165,95 +178,108 @@ def _as_chains(samples: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- diagnostics
 
+#: Kinds of effective sample size :func:`effective_sample_size` computes.
+ESS_KINDS = ("bulk", "tail")
+#: Statistics whose Monte-Carlo standard error :func:`monte_carlo_standard_error` computes.
+MCSE_KINDS = ("mean", "sd", "median", "quantile")
 
-def _split_chains(samples: np.ndarray) -> np.ndarray:
-    """``(M, N, d)`` -> ``(2M, N // 2, d)``: each chain's first and second half (the middle
-    draw of an odd-length chain is dropped)."""
+
+def _per_component(function: Callable[[np.ndarray], float], samples: np.ndarray) -> np.ndarray:
+    """Apply an ArviZ diagnostic of ``(chains, draws)`` to each component of
+    ``(chains, draws, dim)``; a component with no spread gives nan (ArviZ would divide by
+    zero or report every draw as effective)."""
+    values = np.empty(samples.shape[2])
+    for i in range(samples.shape[2]):
+        component = samples[:, :, i]
+        if np.ptp(component) == 0.0:
+            values[i] = np.nan
+        else:
+            values[i] = float(function(component))
+    return values
+
+
+def _two_chains_if_one(samples: np.ndarray) -> np.ndarray:
+    """ArviZ's R-hat needs two chains: a single chain is given as its two halves (ArviZ then
+    splits each again, so the four quarters of the chain are compared)."""
+    if samples.shape[0] > 1:
+        return samples
     half = samples.shape[1] // 2
     return np.concatenate([samples[:, :half], samples[:, -half:]], axis=0)
 
 
-def rank_normalise(samples: np.ndarray) -> np.ndarray:
-    """Rank-normalised draws: ``Phi^-1((r - 3/8) / (S + 1/4))`` with ``r`` the average rank of a
-    draw among all ``S`` draws of its component. ``(chains, draws, dim)`` -> same shape."""
-    samples = np.asarray(samples, dtype=np.float64)
-    chains, draws, dim = samples.shape
-    flat = samples.reshape(chains * draws, dim)
-    ranks = stats.rankdata(flat, method="average", axis=0)
-    total = chains * draws
-    return special.ndtri((ranks - 0.375) / (total + 0.25)).reshape(chains, draws, dim)
-
-
-def _classic_rhat(chains: np.ndarray) -> np.ndarray:
-    """``sqrt(var_plus / W)`` of ``(M, N, d)`` chains; nan where the within-chain variance is 0."""
-    n = chains.shape[1]
-    within = chains.var(axis=1, ddof=1).mean(axis=0)
-    between_over_n = chains.mean(axis=1).var(axis=0, ddof=1)
-    var_plus = (n - 1) / n * within + between_over_n
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(within > 0, np.sqrt(var_plus / within), np.nan)
-
-
 def split_rhat(samples: np.ndarray, *, rank: bool = True) -> np.ndarray:
-    """Split R-hat per component: ``(chains, draws[, dim])`` -> ``(dim,)``.
+    """Split R-hat per component by ArviZ: ``(chains, draws[, dim])`` -> ``(dim,)``.
 
     rank=True (default): rank-normalised, the larger of the bulk and the folded value
-    (Vehtari et al. 2021); rank=False: the classic split R-hat of the raw draws. Needs at least
-    4 draws per chain (one chain is enough: its halves are compared). A component with no
-    spread within the chains gives nan.
+    (``arviz.rhat(method="rank")``, Vehtari et al. 2021); rank=False: the classic split R-hat
+    of the raw draws (``method="split"``). Needs at least 4 draws per chain; one chain is
+    given to ArviZ as its two halves (so at least 8 draws then). A component with no spread
+    within the chains gives nan.
     """
+    import arviz as az
+
     samples = _as_chains(samples)
-    split = _split_chains(samples)
-    if not rank:
-        return _classic_rhat(split)
-    bulk = _classic_rhat(rank_normalise(split))
-    folded = np.abs(split - np.median(split.reshape(-1, split.shape[2]), axis=0))
-    tail = _classic_rhat(rank_normalise(folded))
-    return np.fmax(bulk, tail)
+    samples = _two_chains_if_one(samples)
+    if samples.shape[1] < 4:
+        raise ValueError(
+            f"samples has one chain of {2 * samples.shape[1]} draws; at least 8 are needed "
+            "for the R-hat of a single chain"
+        )
+    method = "rank" if rank else "split"
+    return _per_component(lambda chains: az.rhat(chains, method=method), samples)
 
 
-def _autocovariance(chains: np.ndarray) -> np.ndarray:
-    """Biased autocovariance of each chain along the draws, by FFT: ``(M, N, d)`` -> same."""
-    n = chains.shape[1]
-    centred = chains - chains.mean(axis=1, keepdims=True)
-    size = 1 << (2 * n - 1).bit_length()
-    spectrum = np.fft.rfft(centred, n=size, axis=1)
-    return np.fft.irfft(spectrum * np.conj(spectrum), n=size, axis=1)[:, :n] / n
+def effective_sample_size(
+    samples: np.ndarray, *, rank: bool = True, kind: str = "bulk"
+) -> np.ndarray:
+    """Effective sample size per component by ArviZ: ``(chains, draws[, dim])`` -> ``(dim,)``.
 
-
-def effective_sample_size(samples: np.ndarray, *, rank: bool = True) -> np.ndarray:
-    """Bulk effective sample size per component: ``(chains, draws[, dim])`` -> ``(dim,)``.
-
-    Computed on the split chains (rank-normalised unless ``rank=False``): the multi-chain
-    autocorrelation ``rho_t = 1 - (W - mean_m acov_m(t)) / var_plus``, summed in pairs
-    ``P_k = rho_2k + rho_2k+1`` up to the first non-positive pair and made non-increasing
-    (Geyer's initial monotone sequence); ``tau = -1 + 2 sum_k P_k`` and
-    ``ESS = chains * draws / tau``, at most ``S log10(S)`` for ``S`` draws in all. Independent
-    draws give about ``S``; an AR(1) chain with coefficient ``a`` about
-    ``S (1 - a) / (1 + a)``. A component with no spread gives nan.
+    kind="bulk" (default): the ESS of the rank-normalised split chains
+    (``arviz.ess(method="bulk")``; ``rank=False``: of the raw split chains,
+    ``method="mean"``), from the multi-chain autocorrelation with Geyer's initial monotone
+    sequence, at most ``S log10(S)`` for ``S`` draws in all. Independent draws give about
+    ``S``; an AR(1) chain with coefficient ``a`` about ``S (1 - a) / (1 + a)``.
+    kind="tail": the smaller ESS of the indicators of the 5 % and 95 % quantiles
+    (``method="tail"``), i.e. how well the central 90 % interval is known. A component with no
+    spread gives nan.
     """
+    import arviz as az
+
+    if kind not in ESS_KINDS:
+        raise ValueError(f"kind = {kind!r} is not allowed; expected one of {ESS_KINDS}")
+    if kind == "tail" and not rank:
+        raise ValueError(
+            "rank=False is only allowed with kind='bulk' (the tail ESS has no raw form)"
+        )
     samples = _as_chains(samples)
-    split = _split_chains(samples)
-    if rank:
-        split = rank_normalise(split)
-    m, n, _ = split.shape
-    acov = _autocovariance(split)  # (m, n, d)
-    within = acov[:, 0].mean(axis=0) * n / (n - 1)
-    var_plus = within * (n - 1) / n
-    if m > 1:
-        var_plus = var_plus + split.mean(axis=1).var(axis=0, ddof=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rho = 1.0 - (within - acov.mean(axis=0)) / var_plus  # (n, d)
-    rho[0] = 1.0
-    n_pairs = n // 2
-    pairs = rho[0 : 2 * n_pairs : 2] + rho[1 : 2 * n_pairs : 2]  # (n_pairs, d)
-    positive = np.cumprod(pairs > 0.0, axis=0).astype(bool)  # initial positive sequence
-    monotone = np.minimum.accumulate(np.where(positive, pairs, np.inf), axis=0)
-    total = np.where(positive, monotone, 0.0).sum(axis=0)
-    draws = m * n
-    tau = np.maximum(-1.0 + 2.0 * total, 1.0 / math.log10(draws))
-    ess = draws / tau
-    return np.where(var_plus > 0, ess, np.nan)
+    method = kind if rank else "mean"
+    return _per_component(lambda chains: az.ess(chains, method=method), samples)
+
+
+def monte_carlo_standard_error(
+    samples: np.ndarray, *, kind: str = "mean", prob: float | None = None
+) -> np.ndarray:
+    """Monte-Carlo standard error per component by ArviZ (``arviz.mcse``):
+    ``(chains, draws[, dim])`` -> ``(dim,)``, in the units of the draws.
+
+    kind: ``"mean"``, ``"sd"``, ``"median"`` or ``"quantile"`` (then ``prob`` in ``(0, 1)``
+    is the quantile's level). For independent draws the MCSE of the mean is about
+    ``std / sqrt(S)``. A component with no spread gives nan.
+    """
+    import arviz as az
+
+    if kind not in MCSE_KINDS:
+        raise ValueError(f"kind = {kind!r} is not allowed; expected one of {MCSE_KINDS}")
+    if kind == "quantile":
+        if prob is None or not 0.0 < float(prob) < 1.0:
+            raise ValueError(f"prob = {prob!r} is not allowed; expected a number in (0, 1)")
+        return _per_component(
+            lambda chains: az.mcse(chains, method="quantile", prob=float(prob)),
+            _as_chains(samples),
+        )
+    if prob is not None:
+        raise ValueError(f"prob = {prob!r} is only allowed with kind='quantile'")
+    return _per_component(lambda chains: az.mcse(chains, method=kind), _as_chains(samples))
 
 
 # ----------------------------------------------------------------------------- sampler
@@ -295,8 +321,8 @@ def pcn_sample(
         initial: ``(n_chains, dim)`` starting states; default: independent prior draws.
 
     Returns:
-        :class:`MCMCResult` (draws of ``xi``, acceptance, frozen ``beta``, R-hat, bulk ESS,
-        wall time).
+        :class:`MCMCResult` (draws of ``xi``, acceptance, frozen ``beta``, R-hat, bulk and
+        tail ESS by ArviZ, wall time).
     """
     start_time = time.perf_counter()
     dim = _positive_int("dim", dim)
@@ -430,6 +456,7 @@ def pcn_sample(
         step_size=np.exp(log_beta),
         rhat=split_rhat(samples),
         ess=effective_sample_size(samples),
+        ess_tail=effective_sample_size(samples, kind="tail"),
         wall_time=time.perf_counter() - start_time,
         n_burn=n_burn,
         thin=thin,
