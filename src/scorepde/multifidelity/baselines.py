@@ -128,8 +128,12 @@ def ar1_pca(
 ) -> np.ndarray:
     """(d) Kennedy-O'Hagan AR1 multi-fidelity GP (emukit) per shared principal component.
 
-    The basis: principal directions of every level's standardised outputs stacked together;
-    each level's coefficients on it are one fidelity of the AR1 model
+    All levels are first put in one coordinate system, the lowest level's standardisation (its
+    training set is the largest); per-level standardisation would give each level its own
+    per-point offset and scale, so a level's coefficients would not be a scalar multiple of the
+    level below plus a smooth correction, which is what AR1 assumes (tried: nRMSE 0.68 on
+    Poisson that way). The basis: principal directions of every level's outputs so standardised,
+    stacked together; each level's coefficients on it are one fidelity of the AR1 model
     ``f_l(x) = rho_{l-1} f_{l-1}(x) + delta_l(x)``, ``delta_l`` a GP with an ARD RBF kernel on
     inputs scaled to the unit cube; the noise variance of each level is fixed at ``1e-6`` times
     the variance of that level's coefficients (the solutions are deterministic); the
@@ -149,7 +153,9 @@ def ar1_pca(
     from emukit.multi_fidelity.models import GPyLinearMultiFidelityModel
 
     levels = len(training.fidelities)
-    basis = principal_basis(np.concatenate(training.fields), max_components)
+    common = training.standardisers[0]
+    fields = [common.transform(raw) for raw in training.raw]
+    basis = principal_basis(np.concatenate(fields), max_components)
     x_levels = [_unit_inputs(x, training.input_bounds) for x in training.inputs]
     x_test = _unit_inputs(test.inputs, training.input_bounds)
     dimension = x_test.shape[1]
@@ -159,7 +165,7 @@ def ar1_pca(
     np.random.seed(training.seed % 2**32)  # noqa: NPY002
     try:
         for component in range(basis.shape[1]):
-            y_levels = [(f @ basis[:, component])[:, None] for f in training.fields]
+            y_levels = [(f @ basis[:, component])[:, None] for f in fields]
             x_all, y_all = convert_xy_lists_to_arrays(x_levels, y_levels)
             kernel = LinearMultiFidelityKernel(
                 [GPy.kern.RBF(dimension, ARD=True) for _ in range(levels)]
@@ -178,7 +184,7 @@ def ar1_pca(
             predicted[:, component] = mean[:, 0]
     finally:
         np.random.set_state(state)  # noqa: NPY002
-    return predicted @ basis.T
+    return training.finest.transform(common.inverse(predicted @ basis.T))
 
 
 BASELINES: dict[str, Callable[[TrainingSet, TestSet], np.ndarray]] = {
