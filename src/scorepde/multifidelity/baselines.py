@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -136,7 +137,8 @@ def ar1_pca(
     stacked together; each level's coefficients on it are one fidelity of the AR1 model
     ``f_l(x) = rho_{l-1} f_{l-1}(x) + delta_l(x)``, ``delta_l`` a GP with an ARD RBF kernel on
     inputs scaled to the unit cube; the noise variance of each level is fixed at ``1e-6`` times
-    the variance of that level's coefficients (the solutions are deterministic); the
+    the variance of that level's coefficients (the solutions are deterministic; where GPy's
+    Cholesky fails even with jitter, the fit is redone with ``1e-4``, then ``1e-2``); the
     hyperparameters maximise the marginal likelihood (GPy's L-BFGS-B from GPy's defaults, at most
     ``max_iterations`` iterations, plus ``restarts`` random restarts drawn from numpy's global
     random state, seeded by ``training.seed``). The defaults (5 components, no restart) keep one
@@ -158,7 +160,6 @@ def ar1_pca(
     basis = principal_basis(np.concatenate(fields), max_components)
     x_levels = [_unit_inputs(x, training.input_bounds) for x in training.inputs]
     x_test = _unit_inputs(test.inputs, training.input_bounds)
-    dimension = x_test.shape[1]
     query = convert_x_list_to_array([x_test] * levels)[(levels - 1) * len(x_test) :]
     predicted = np.empty((x_test.shape[0], basis.shape[1]))
     state = np.random.get_state()  # noqa: NPY002 (GPy restarts draw from the global state)
@@ -167,24 +168,64 @@ def ar1_pca(
         for component in range(basis.shape[1]):
             y_levels = [(f @ basis[:, component])[:, None] for f in fields]
             x_all, y_all = convert_xy_lists_to_arrays(x_levels, y_levels)
-            kernel = LinearMultiFidelityKernel(
-                [GPy.kern.RBF(dimension, ARD=True) for _ in range(levels)]
-            )
-            model = GPyLinearMultiFidelityModel(x_all, y_all, kernel, n_fidelities=levels)
-            for level in range(levels):
-                name = "Gaussian_noise" if level == 0 else f"Gaussian_noise_{level}"
-                variance = max(float(np.var(y_levels[level])), 1e-12)
-                getattr(model.mixed_noise, name).fix(1e-6 * variance)
-            if restarts > 0:
-                model.optimize_restarts(restarts + 1, max_iters=max_iterations, verbose=False)
+            for noise in _AR1_NOISE_LEVELS:
+                try:
+                    model = _fit_ar1(
+                        GPy,
+                        LinearMultiFidelityKernel,
+                        GPyLinearMultiFidelityModel,
+                        x_all,
+                        y_all,
+                        y_levels,
+                        noise,
+                        restarts,
+                        max_iterations,
+                    )
+                    break
+                except np.linalg.LinAlgError:
+                    continue  # the covariance lost definiteness: retry with more noise
             else:
-                model.optimize(max_iters=max_iterations)
+                raise np.linalg.LinAlgError(
+                    f"AR1 fit of component {component} failed at every fixed noise level "
+                    f"{_AR1_NOISE_LEVELS}"
+                )
             wrapper = GPyMultiOutputWrapper(model, levels, n_optimization_restarts=0)
             mean, _ = wrapper.predict(query)
             predicted[:, component] = mean[:, 0]
     finally:
         np.random.set_state(state)  # noqa: NPY002
     return training.finest.transform(common.inverse(predicted @ basis.T))
+
+
+#: Fixed noise variances tried in turn, as fractions of each level's coefficient variance.
+_AR1_NOISE_LEVELS = (1e-6, 1e-4, 1e-2)
+
+
+def _fit_ar1(
+    gpy: Any,
+    kernel_class: Any,
+    model_class: Any,
+    x_all: np.ndarray,
+    y_all: np.ndarray,
+    y_levels: list[np.ndarray],
+    noise: float,
+    restarts: int,
+    max_iterations: int,
+) -> Any:
+    """One emukit AR1 model fitted with fixed per-level noise ``noise * var(level)``."""
+    levels = len(y_levels)
+    dimension = x_all.shape[1] - 1
+    kernel = kernel_class([gpy.kern.RBF(dimension, ARD=True) for _ in range(levels)])
+    model = model_class(x_all, y_all, kernel, n_fidelities=levels)
+    for level in range(levels):
+        name = "Gaussian_noise" if level == 0 else f"Gaussian_noise_{level}"
+        variance = max(float(np.var(y_levels[level])), 1e-12)
+        getattr(model.mixed_noise, name).fix(noise * variance)
+    if restarts > 0:
+        model.optimize_restarts(restarts + 1, max_iters=max_iterations, verbose=False)
+    else:
+        model.optimize(max_iters=max_iterations)
+    return model
 
 
 BASELINES: dict[str, Callable[[TrainingSet, TestSet], np.ndarray]] = {
