@@ -37,6 +37,7 @@ LAYERS: dict[str, int] = {
     "pretrained": 7,  # sits on training (shipped models are exported ConditionalModels)
     "evaluation": 8,
     "inverse": 9,
+    "multifidelity": 9,  # benchmarks, protocol and baselines of multi-fidelity learning
     "pipeline": 10,
     "recipes": 10,
     "cli": 10,

@@ -6,6 +6,9 @@
 - :mod:`~scorepde.physics.battery`: the porous-electrode solver (potential, concentration).
 - :mod:`~scorepde.physics.darcy`: 2-D Darcy flow, cell-centred finite volumes (banded Cholesky).
 - :mod:`~scorepde.physics.elasticity`: 2-D plane-strain elasticity, scikit-fem, batched solves.
+- :mod:`~scorepde.physics.poisson2d`, :mod:`~scorepde.physics.heat1d`,
+  :mod:`~scorepde.physics.burgers1d`: the three multi-fidelity benchmarks (Laplace with Dirichlet
+  data, 1-D heat with Neumann data, 1-D viscous Burgers).
 """
 
 from __future__ import annotations
@@ -18,6 +21,13 @@ from scorepde.physics.battery import (
     solve_concentration,
     solve_concentration_transient,
     solve_potential,
+)
+from scorepde.physics.burgers1d import (
+    BURGERS_FIDELITIES,
+    BURGERS_INPUT_BOUNDS,
+    BURGERS_INPUT_NAMES,
+    solve_burgers_1d,
+    solve_burgers_benchmark,
 )
 from scorepde.physics.darcy import (
     darcy_face_fluxes,
@@ -43,7 +53,21 @@ from scorepde.physics.finite_volume import (
     solve_diffusion_reaction_transient,
     solve_tridiagonal,
 )
+from scorepde.physics.heat1d import (
+    HEAT_FIDELITIES,
+    HEAT_INPUT_BOUNDS,
+    HEAT_INPUT_NAMES,
+    solve_heat_1d,
+    solve_heat_benchmark,
+)
 from scorepde.physics.parameters import BatteryParameters
+from scorepde.physics.poisson2d import (
+    POISSON_FIDELITIES,
+    POISSON_INPUT_BOUNDS,
+    POISSON_INPUT_NAMES,
+    solve_laplace_2d,
+    solve_poisson_benchmark,
+)
 from scorepde.physics.random_fields import (
     KERNELS,
     GaussianProcessSampler,
@@ -53,7 +77,16 @@ from scorepde.physics.random_fields import (
 )
 
 __all__ = [
+    "BURGERS_FIDELITIES",
+    "BURGERS_INPUT_BOUNDS",
+    "BURGERS_INPUT_NAMES",
+    "HEAT_FIDELITIES",
+    "HEAT_INPUT_BOUNDS",
+    "HEAT_INPUT_NAMES",
     "KERNELS",
+    "POISSON_FIDELITIES",
+    "POISSON_INPUT_BOUNDS",
+    "POISSON_INPUT_NAMES",
     "BatteryParameters",
     "BatterySolution",
     "ElasticitySolver",
@@ -75,12 +108,18 @@ __all__ = [
     "reaction_current",
     "reference_solve_battery_scipy",
     "solve_battery",
+    "solve_burgers_1d",
+    "solve_burgers_benchmark",
     "solve_concentration",
     "solve_concentration_transient",
     "solve_darcy",
     "solve_diffusion_reaction",
     "solve_diffusion_reaction_transient",
     "solve_elasticity",
+    "solve_heat_1d",
+    "solve_heat_benchmark",
+    "solve_laplace_2d",
+    "solve_poisson_benchmark",
     "solve_potential",
     "solve_tridiagonal",
     "uniaxial_compression_displacement",
