@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -93,6 +93,8 @@ def test_validate_conditions_is_all_or_nothing(values) -> None:
     chunk=hostile_values,
     split=st.one_of(st.sampled_from(["train", "test", "bogus"]), hostile_values),
 )
+# Found by hypothesis: an unhashable split raised TypeError from the dict lookup.
+@example(n_conditions=1, per_condition=1, seed=0, chunk=1, split=[])
 def test_simulation_config_refuses_with_value_error(
     n_conditions, per_condition, seed, chunk, split
 ) -> None:

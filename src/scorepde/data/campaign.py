@@ -144,12 +144,12 @@ class SimulationConfig:
         integer("seed", 0, _MAX_SEED)
         integer("chunk_conditions", 1)
         integer("workers", 1)
-        if self.split not in SPLITS:
+        if not isinstance(self.split, str) or self.split not in SPLITS:
             raise ValueError(
                 f"SimulationConfig.split = {self.split!r} is not allowed; "
                 f"expected one of {list(SPLITS)}"
             )
-        if self.design not in DESIGNS:
+        if not isinstance(self.design, str) or self.design not in DESIGNS:
             raise ValueError(
                 f"SimulationConfig.design = {self.design!r} is not allowed; "
                 f"expected one of {list(DESIGNS)}"
