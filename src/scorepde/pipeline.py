@@ -184,6 +184,42 @@ def _pinned_dataset(dataset: FieldDataset, pinned: dict[str, float]) -> FieldDat
     )
 
 
+#: Seed-sequence key of the draw the normaliser is fitted on (``data.normaliser_data: stream``).
+NORMALISER_STREAM = 0x4E0
+
+
+def _stream_conditions(recipe: Recipe, problem: Problem, m: int, rng: np.random.Generator):
+    if recipe.data.stream_design == "uniform":
+        return design_draw(problem, m, rng)
+    return draw_conditions(
+        problem.conditions,
+        m,
+        rng,
+        recipe.data.stream_design,
+        edge_mass=recipe.data.stream_edge_mass,
+        width=recipe.data.stream_edge_width,
+    )
+
+
+def stream_fit_dataset(recipe: Recipe, problem: Problem, like: FieldDataset) -> FieldDataset:
+    """Fields to fit the normaliser on with ``data.normaliser_data: stream``: as many
+    conditions as ``like`` holds, drawn from the stream's design, and as many fields per
+    condition (``len(like) // conditions``), from the generator
+    ``SeedSequence([training.seed, NORMALISER_STREAM])``."""
+    m = len(group_by_condition(like))
+    per = max(1, len(like.fields) // m)
+    rng = np.random.default_rng(np.random.SeedSequence([recipe.training.seed, NORMALISER_STREAM]))
+    conditions = _stream_conditions(recipe, problem, m, rng)
+    simulated = problem.simulate(conditions, per, rng.spawn(m))
+    return dataclasses.replace(
+        like,
+        fields=simulated["fields"],
+        latent=simulated["latent"],
+        conditions=simulated["conditions"],
+        condition_index=np.repeat(np.arange(m, dtype=np.int64), per),
+    )
+
+
 def streaming_source(
     recipe: Recipe,
     problem: Problem,
@@ -202,17 +238,7 @@ def streaming_source(
 
     def draw(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         m = -(-n // per)
-        if recipe.data.stream_design == "uniform":
-            conditions = design_draw(problem, m, rng)
-        else:
-            conditions = draw_conditions(
-                problem.conditions,
-                m,
-                rng,
-                recipe.data.stream_design,
-                edge_mass=recipe.data.stream_edge_mass,
-                width=recipe.data.stream_edge_width,
-            )
+        conditions = _stream_conditions(recipe, problem, m, rng)
         rngs = rng.spawn(m)
         fields = problem.simulate(conditions, per, rngs)
         seen = fields["conditions"][:n]
@@ -263,7 +289,10 @@ def train(
     if val_part is not None:
         val_part = _pinned_dataset(val_part, pinned)
     encoder = ConditionEncoder.from_specs(problem.conditions)
-    normaliser = fit_normaliser(recipe, problem, train_part, encoder)
+    fit_part = train_part
+    if recipe.data.normaliser_data == "stream":
+        fit_part = _pinned_dataset(stream_fit_dataset(recipe, problem, train_part), pinned)
+    normaliser = fit_normaliser(recipe, problem, fit_part, encoder)
     x_train, c_train = to_training_tensors(train_part, normaliser, encoder)
     x_val = c_val = None
     if val_part is not None:

@@ -21,6 +21,7 @@ NORMALISATIONS = ("conditional", "global")
 SOURCES = ("file", "stream")
 STREAM_DESIGNS = ("uniform", "edges")
 INVARIANT_CONDITIONS = ("learn", "declared")
+NORMALISER_DATA = ("train", "stream")
 
 
 def _test_split() -> SimulationConfig:
@@ -56,7 +57,12 @@ class DataRecipe:
     learn the invariances the problem declares) or ``"declared"`` (every condition the
     problem declares an invariance in, ``Problem.invariances()``, is pinned to the middle of
     its range in training and sampling, so the network does not see it; the model still
-    accepts any value and its samples do not depend on it).
+    accepts any value and its samples do not depend on it). normaliser_data: ``"train"``
+    (default: fit the normaliser on the training part of ``train``) or ``"stream"`` (with
+    ``source: stream``: fit it on a fresh, seeded draw from the stream's design with as many
+    conditions and fields per condition as ``train``; with ``stream_design: edges`` the
+    normaliser then sees the faces of the design, where a polynomial fitted to a
+    space-filling design extrapolates: the battery's mean at F_right = 0).
     """
 
     train: SimulationConfig = field(default_factory=SimulationConfig)
@@ -74,8 +80,18 @@ class DataRecipe:
     stream_edge_mass: float = 0.3
     stream_edge_width: float = 0.05
     invariant_conditions: str = "learn"
+    normaliser_data: str = "train"
 
     def __post_init__(self) -> None:
+        if self.normaliser_data not in NORMALISER_DATA:
+            raise ConfigError(
+                f"data.normaliser_data = {self.normaliser_data!r} is not allowed; expected one "
+                f"of {list(NORMALISER_DATA)}"
+            )
+        if self.normaliser_data == "stream" and self.source != "stream":
+            raise ConfigError(
+                f"data.normaliser_data = 'stream' needs data.source = 'stream', got {self.source!r}"
+            )
         if self.stream_design not in STREAM_DESIGNS:
             raise ConfigError(
                 f"data.stream_design = {self.stream_design!r} is not allowed; expected one of "
