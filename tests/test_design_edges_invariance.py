@@ -102,3 +102,22 @@ def test_new_data_options_are_checked() -> None:
         data["data"][key] = value
         with pytest.raises(ConfigError, match=message):
             Recipe.from_dict(data)
+
+
+def test_normaliser_can_be_fitted_on_a_stream_draw(tmp_path: Path) -> None:
+    recipe = _recipe("declared")
+    data = pipeline.simulate(recipe.data.train, tmp_path / "train.h5", progress=False)
+    from scorepde.data.schema import group_by_condition, read_dataset
+
+    like = read_dataset(data)
+    problem = get_problem("battery")
+    first = pipeline.stream_fit_dataset(recipe, problem, like)
+    again = pipeline.stream_fit_dataset(recipe, problem, like)
+    np.testing.assert_array_equal(first.fields, again.fields)  # seeded
+    assert len(group_by_condition(first)) == len(group_by_condition(like))
+    assert first.fields.shape == like.fields.shape
+    assert not np.array_equal(first.conditions, like.conditions)  # a fresh design
+    data_dict = tiny_recipe_dict()
+    data_dict["data"]["normaliser_data"] = "stream"
+    with pytest.raises(ConfigError, match=r"needs data\.source = 'stream'"):
+        Recipe.from_dict(data_dict)
