@@ -382,6 +382,22 @@ def _failing(result: Mapping[str, Any], stem: str, channel: str) -> bool:
     return any(f.startswith(f"{prefix[stem]}{channel}]") for f in result.get("failures", []))
 
 
+def _colour_norm(stem: str, image: np.ndarray) -> Any:
+    """Coverage: linear on [0.85, 1] (values below show as the lowest colour); the positive
+    measures (errors, energy ratios), which span orders of magnitude where a model fails: a
+    log scale."""
+    from matplotlib.colors import LogNorm, Normalize
+
+    finite = image[np.isfinite(image)]
+    if stem == "coverage":
+        return Normalize(vmin=0.85, vmax=1.0, clip=True)
+    positive = finite[finite > 0]
+    if positive.size == 0:
+        return None
+    low, high = float(positive.min()), float(positive.max())
+    return LogNorm(vmin=low, vmax=high if high > low else low * 10)
+
+
 def plot_grid_heatmaps(
     grid: DesignGrid, results: Sequence[Mapping[str, Any]], out_dir: str | Path
 ) -> list[str]:
@@ -389,7 +405,8 @@ def plot_grid_heatmaps(
     the heat-map axes (``grid.map_axes``: y, x; log axes for log-scale... drawn as evenly
     spaced cells labelled with their values), one panel per channel (columns) and per
     combination of the other conditions' values (rows); each cell shows its value, failing
-    cells are outlined in red. Also ``figures/grid_invariance.png`` (the pair check's joint
+    cells are outlined in red; colours on a log scale for errors and energy ratios, on [0.85, 1]
+    for coverage. Also ``figures/grid_invariance.png`` (the pair check's joint
     energy ratio) when the results hold pair checks. Returns the paths relative to
     ``out_dir``; none when the grid has no heat-map axes."""
     if grid.map_axes is None or not results:
@@ -433,8 +450,9 @@ def plot_grid_heatmaps(
         fig, axes = plt.subplots(
             len(other_values),
             len(panel_channels),
-            figsize=(3.6 * len(panel_channels) + 0.8, 3.0 * len(other_values)),
+            figsize=(3.8 * len(panel_channels) + 0.8, 3.2 * len(other_values)),
             squeeze=False,
+            layout="constrained",
         )
         for row, rest in enumerate(other_values):
             for col, channel in enumerate(panel_channels):
@@ -446,7 +464,13 @@ def plot_grid_heatmaps(
                         if result is not None:
                             value = value_of(result, col)
                             image[iy, ix] = np.nan if value is None else value
-                shown = ax.imshow(image, origin="lower", aspect="auto", cmap="viridis")
+                shown = ax.imshow(
+                    image,
+                    origin="lower",
+                    aspect="auto",
+                    cmap="viridis",
+                    norm=_colour_norm(stem, image),
+                )
                 fig.colorbar(shown, ax=ax, fraction=0.046)
                 for iy in range(ny):
                     for ix in range(nx):
@@ -486,7 +510,7 @@ def plot_grid_heatmaps(
         path = out_dir / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+            fig.savefig(tmp, dpi=110, format="png")
         plt.close(fig)
         written.append(relative.as_posix())
     return written
