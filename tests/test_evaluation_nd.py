@@ -378,7 +378,9 @@ def test_target_profiles_and_targets_from_config() -> None:
     )
     assert explicit.name == "custom" and explicit.residual_ratio == 3.0
     assert explicit.derived_mean_difference is None
-    with pytest.raises(ValueError, match=re.escape("['quick', 'quick-2d', 'seed']")):
+    with pytest.raises(
+        ValueError, match=re.escape("['quick', 'quick-2d', 'quick-design', 'seed']")
+    ):
         targets_from_config("strict")
     with pytest.raises(ValueError, match="targets = 'strict'"):
         targets_from_config("strict")
