@@ -352,7 +352,14 @@ def test_residual_check_relative_to_the_simulator() -> None:
 def test_target_profiles_and_targets_from_config() -> None:
     """The named profiles (quick-2d as issue 10 sets it), names and mappings resolve, unknown
     names list the profiles, unknown keys are named, and every profile round-trips."""
-    assert set(TARGET_PROFILES) == {"seed", "quick", "quick-2d"}
+    assert set(TARGET_PROFILES) == {"seed", "quick", "quick-2d", "quick-design"}
+    qd = targets_from_config("quick-design")  # issue 14: battery-quick over the design grid
+    assert (qd.mean_error, qd.std_error, qd.coverage, qd.energy_ratio) == (
+        0.10,
+        0.10,
+        (0.92, 0.975),
+        None,
+    )
     assert TARGET_PROFILES["seed"] is SEED_TARGETS and TARGET_PROFILES["quick"] is QUICK_TARGETS
     q2 = targets_from_config("quick-2d")
     assert (q2.mean_error, q2.std_error, q2.coverage, q2.energy_ratio) == (
@@ -371,7 +378,9 @@ def test_target_profiles_and_targets_from_config() -> None:
     )
     assert explicit.name == "custom" and explicit.residual_ratio == 3.0
     assert explicit.derived_mean_difference is None
-    with pytest.raises(ValueError, match=re.escape("['quick', 'quick-2d', 'seed']")):
+    with pytest.raises(
+        ValueError, match=re.escape("['quick', 'quick-2d', 'quick-design', 'seed']")
+    ):
         targets_from_config("strict")
     with pytest.raises(ValueError, match="targets = 'strict'"):
         targets_from_config("strict")

@@ -22,6 +22,7 @@ its files and take part in training only.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +35,7 @@ from scorepde.conditioning import ConditioningSpec
 from scorepde.configuration import ConfigError, save_yaml
 from scorepde.data.campaign import SimulationConfig, problem_from_config, simulate_campaign
 from scorepde.data.datasets import split_by_condition, to_training_tensors
+from scorepde.data.design import draw_conditions
 from scorepde.data.normalisation import (
     ConditionalNormaliser,
     ConditionEncoder,
@@ -44,13 +46,19 @@ from scorepde.data.normalisation import (
 from scorepde.data.schema import FieldDataset, group_by_condition, read_dataset
 from scorepde.evaluation.compare import targets_from_config
 from scorepde.evaluation.evaluate import evaluate_conditions
+from scorepde.evaluation.grid import design_grid, evaluate_grid, grid_summary, plot_grid_heatmaps
 from scorepde.evaluation.report import format_table, write_report
 from scorepde.nets.registry import BACKBONES, complete_backbone
 from scorepde.problems.base import Problem
 from scorepde.recipes import EvaluationConfig, Recipe, SamplingConfig
 from scorepde.training import distributed
 from scorepde.training.checkpoint import save_trained_model
-from scorepde.training.conditional import TrainedModel, load_trained_model
+from scorepde.training.conditional import (
+    PINNED_KEY,
+    TrainedModel,
+    load_trained_model,
+    pin_conditions,
+)
 from scorepde.training.model_config import build_score_model
 from scorepde.training.sources import BatchSource, StreamingSource, TensorSource
 from scorepde.training.trainer import Trainer, TrainingResult
@@ -150,6 +158,68 @@ def design_draw(problem: Problem, n: int, rng: np.random.Generator) -> np.ndarra
     return np.stack(columns, axis=1)
 
 
+def pinned_conditions(recipe: Recipe, problem: Problem) -> dict[str, float]:
+    """The conditions a model of ``recipe`` does not see, ``{name: value}``: with
+    ``data.invariant_conditions: declared`` every condition ``problem.invariances()`` names,
+    at the middle of its design range (geometric middle for a log-scale condition); else
+    none."""
+    if recipe.data.invariant_conditions != "declared":
+        return {}
+    specs = {spec.name: spec for spec in problem.conditions}
+    pinned: dict[str, float] = {}
+    for invariance in problem.invariances():
+        spec = specs[invariance.condition]
+        middle = (
+            float(np.sqrt(spec.low * spec.high)) if spec.log_scale else (spec.low + spec.high) / 2
+        )
+        pinned[spec.name] = middle
+    return pinned
+
+
+def _pinned_dataset(dataset: FieldDataset, pinned: dict[str, float]) -> FieldDataset:
+    if not pinned:
+        return dataset
+    return dataclasses.replace(
+        dataset, conditions=pin_conditions(dataset.conditions, dataset.condition_names, pinned)
+    )
+
+
+#: Seed-sequence key of the draw the normaliser is fitted on (``data.normaliser_data: stream``).
+NORMALISER_STREAM = 0x4E0
+
+
+def _stream_conditions(recipe: Recipe, problem: Problem, m: int, rng: np.random.Generator):
+    if recipe.data.stream_design == "uniform":
+        return design_draw(problem, m, rng)
+    return draw_conditions(
+        problem.conditions,
+        m,
+        rng,
+        recipe.data.stream_design,
+        edge_mass=recipe.data.stream_edge_mass,
+        width=recipe.data.stream_edge_width,
+    )
+
+
+def stream_fit_dataset(recipe: Recipe, problem: Problem, like: FieldDataset) -> FieldDataset:
+    """Fields to fit the normaliser on with ``data.normaliser_data: stream``: as many
+    conditions as ``like`` holds, drawn from the stream's design, and as many fields per
+    condition (``len(like) // conditions``), from the generator
+    ``SeedSequence([training.seed, NORMALISER_STREAM])``."""
+    m = len(group_by_condition(like))
+    per = max(1, len(like.fields) // m)
+    rng = np.random.default_rng(np.random.SeedSequence([recipe.training.seed, NORMALISER_STREAM]))
+    conditions = _stream_conditions(recipe, problem, m, rng)
+    simulated = problem.simulate(conditions, per, rng.spawn(m))
+    return dataclasses.replace(
+        like,
+        fields=simulated["fields"],
+        latent=simulated["latent"],
+        conditions=simulated["conditions"],
+        condition_index=np.repeat(np.arange(m, dtype=np.int64), per),
+    )
+
+
 def streaming_source(
     recipe: Recipe,
     problem: Problem,
@@ -158,16 +228,23 @@ def streaming_source(
     samples_per_epoch: int,
 ) -> StreamingSource:
     """Fresh simulations for every batch (``data.source: stream``): ``ceil(n / per)``
-    conditions from :func:`design_draw`, ``per = data.stream_per_condition`` fields each, all
-    drawn from the batch's generator, normalised like the training file."""
+    conditions from :func:`design_draw` (``data.stream_design: edges``:
+    ``scorepde.data.design.draw_conditions`` with extra mass at the ends of every range),
+    ``per = data.stream_per_condition`` fields each, all drawn from the batch's generator,
+    normalised like the training file (conditions the recipe pins, :func:`pinned_conditions`,
+    are pinned before encoding)."""
     per = recipe.data.stream_per_condition
+    pinned = pinned_conditions(recipe, problem)
 
     def draw(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         m = -(-n // per)
-        conditions = design_draw(problem, m, rng)
+        conditions = _stream_conditions(recipe, problem, m, rng)
         rngs = rng.spawn(m)
         fields = problem.simulate(conditions, per, rngs)
-        encoded = encoder.encode(fields["conditions"][:n])
+        seen = fields["conditions"][:n]
+        if pinned:
+            seen = pin_conditions(seen, problem.condition_names, pinned)
+        encoded = encoder.encode(seen)
         x = np.asarray(normaliser.transform(fields["fields"][:n], encoded), dtype=np.float32)
         return x, encoded
 
@@ -207,8 +284,15 @@ def train(
         )
     else:
         train_part, val_part = dataset, None
+    pinned = pinned_conditions(recipe, problem)
+    train_part = _pinned_dataset(train_part, pinned)
+    if val_part is not None:
+        val_part = _pinned_dataset(val_part, pinned)
     encoder = ConditionEncoder.from_specs(problem.conditions)
-    normaliser = fit_normaliser(recipe, problem, train_part, encoder)
+    fit_part = train_part
+    if recipe.data.normaliser_data == "stream":
+        fit_part = _pinned_dataset(stream_fit_dataset(recipe, problem, train_part), pinned)
+    normaliser = fit_normaliser(recipe, problem, fit_part, encoder)
     x_train, c_train = to_training_tensors(train_part, normaliser, encoder)
     x_val = c_val = None
     if val_part is not None:
@@ -224,6 +308,8 @@ def train(
         "channel_names": list(problem.channels),
         "condition_names": list(problem.condition_names),
     }
+    if pinned:
+        metadata[PINNED_KEY] = pinned
     trainer = Trainer(
         model,
         recipe.training,
@@ -360,6 +446,9 @@ def evaluate(
 ) -> tuple[list[dict[str, Any]], Path]:
     """Compare model samples with fresh simulator samples; write ``report.{json,md}``.
 
+    With ``evaluation.grid`` the design grid (``scorepde.evaluation.grid``) follows the
+    explicit conditions: its results (label "grid") are appended, its heat maps go to
+    ``out_dir/figures/grid_*.png`` and its worst cases open the report.
     Returns the per-condition results and the Markdown report's path.
     """
     evaluation = evaluation or EvaluationConfig()
@@ -394,6 +483,30 @@ def evaluate(
         labels=labels,
         log=log,
     )
+    summary = None
+    if evaluation.grid is not None:
+        config = evaluation.grid
+        grid = design_grid(
+            problem,
+            {
+                name: config.points_per_condition.get(name, config.points)
+                for name in problem.condition_names
+            },
+            values=config.values,
+            invariant_points=config.invariant_points,
+        )
+        grid_results = evaluate_grid(
+            sample,
+            problem,
+            grid,
+            targets=targets,
+            n_samples=config.n_samples or evaluation.n_samples,
+            seed=evaluation.seed,
+            sample_seed=sampling.seed,
+            log=log,
+        )
+        summary = grid_summary(grid, grid_results, plot_grid_heatmaps(grid, grid_results, out_dir))
+        results = results + grid_results
     metadata = {
         "sampler": sampling.sampler,
         "steps": sampling.steps,
@@ -403,8 +516,15 @@ def evaluate(
         "model": repr(model),
         "wall_seconds": time.perf_counter() - start,
     }
-    _, markdown = write_report(out_dir, results, title=title, metadata=metadata)
+    _, markdown = write_report(out_dir, results, title=title, metadata=metadata, grid=summary)
     _say(log, format_table(results))
+    if summary is not None:
+        for row in summary["worst"]:
+            _say(
+                log,
+                f"grid worst {row['measure']} [{row['channel']}] = {row['value']:.4g} "
+                f"at {row['condition']} (floor {row['floor']:.4g})",
+            )
     _say(log, f"report: {markdown}")
     return results, markdown
 

@@ -19,6 +19,9 @@ from scorepde.training.model import ModelConfig
 RECIPE_FOLDER = Path(__file__).resolve().parent / "configs"
 NORMALISATIONS = ("conditional", "global")
 SOURCES = ("file", "stream")
+STREAM_DESIGNS = ("uniform", "edges")
+INVARIANT_CONDITIONS = ("learn", "declared")
+NORMALISER_DATA = ("train", "stream")
 
 
 def _test_split() -> SimulationConfig:
@@ -46,7 +49,20 @@ class DataRecipe:
     log-uniformly for log-scale conditions, ``stream_per_condition`` fields each; ``train`` is
     still simulated, to fit the normaliser and hold out the validation conditions).
     stream_epoch_samples: rows per streamed epoch (None: as many as the training part of
-    ``train``).
+    ``train``). stream_design: ``"uniform"`` (the default above) or ``"edges"``: the same
+    transformed space with extra mass ``stream_edge_mass`` per condition in the bands of
+    relative width ``stream_edge_width`` at both ends of its range, so that the faces, edges
+    and corners of the design are trained on (``scorepde.data.design.edge_weighted_unit``).
+    invariant_conditions: ``"learn"`` (default: the network sees every condition and must
+    learn the invariances the problem declares) or ``"declared"`` (every condition the
+    problem declares an invariance in, ``Problem.invariances()``, is pinned to the middle of
+    its range in training and sampling, so the network does not see it; the model still
+    accepts any value and its samples do not depend on it). normaliser_data: ``"train"``
+    (default: fit the normaliser on the training part of ``train``) or ``"stream"`` (with
+    ``source: stream``: fit it on a fresh, seeded draw from the stream's design with as many
+    conditions and fields per condition as ``train``; with ``stream_design: edges`` the
+    normaliser then sees the faces of the design, where a polynomial fitted to a
+    space-filling design extrapolates: the battery's mean at F_right = 0).
     """
 
     train: SimulationConfig = field(default_factory=SimulationConfig)
@@ -60,8 +76,42 @@ class DataRecipe:
     source: str = "file"
     stream_per_condition: int = 25
     stream_epoch_samples: int | None = None
+    stream_design: str = "uniform"
+    stream_edge_mass: float = 0.3
+    stream_edge_width: float = 0.05
+    invariant_conditions: str = "learn"
+    normaliser_data: str = "train"
 
     def __post_init__(self) -> None:
+        if self.normaliser_data not in NORMALISER_DATA:
+            raise ConfigError(
+                f"data.normaliser_data = {self.normaliser_data!r} is not allowed; expected one "
+                f"of {list(NORMALISER_DATA)}"
+            )
+        if self.normaliser_data == "stream" and self.source != "stream":
+            raise ConfigError(
+                f"data.normaliser_data = 'stream' needs data.source = 'stream', got {self.source!r}"
+            )
+        if self.stream_design not in STREAM_DESIGNS:
+            raise ConfigError(
+                f"data.stream_design = {self.stream_design!r} is not allowed; expected one of "
+                f"{list(STREAM_DESIGNS)}"
+            )
+        if not 0.0 <= self.stream_edge_mass <= 1.0:
+            raise ConfigError(
+                f"data.stream_edge_mass = {self.stream_edge_mass!r} is not allowed; expected "
+                "a value in [0, 1]"
+            )
+        if not 0.0 < self.stream_edge_width <= 0.5:
+            raise ConfigError(
+                f"data.stream_edge_width = {self.stream_edge_width!r} is not allowed; expected "
+                "a value in (0, 0.5]"
+            )
+        if self.invariant_conditions not in INVARIANT_CONDITIONS:
+            raise ConfigError(
+                f"data.invariant_conditions = {self.invariant_conditions!r} is not allowed; "
+                f"expected one of {list(INVARIANT_CONDITIONS)}"
+            )
         if self.source not in SOURCES:
             raise ConfigError(
                 f"data.source = {self.source!r} is not allowed; expected one of {list(SOURCES)}"
@@ -111,6 +161,45 @@ class SamplingConfig:
 
 
 @dataclass
+class GridConfig:
+    """The evaluation grid over the whole design (``scorepde.evaluation.grid.design_grid``).
+
+    points: values per condition, evenly spaced in its transformed space with both ends of
+    its design range; points_per_condition: ``name -> count`` overriding ``points``; values:
+    ``name -> explicit values`` (physical units); invariant_points: values of each condition
+    the problem declares an invariance in (2: at 20 % and 80 % of its range, paired at every
+    point of the others for the invariance check; 1: the middle only); n_samples: model and
+    simulator samples per grid point (None: ``evaluation.n_samples``).
+    """
+
+    points: int = 5
+    points_per_condition: dict[str, int] = field(default_factory=dict)
+    values: dict[str, list[float]] = field(default_factory=dict)
+    invariant_points: int = 2
+    n_samples: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.points, bool) or not isinstance(self.points, int) or self.points < 1:
+            raise ConfigError(
+                f"evaluation.grid.points = {self.points!r} is not allowed; expected an int >= 1"
+            )
+        if self.invariant_points not in (1, 2):
+            raise ConfigError(
+                f"evaluation.grid.invariant_points = {self.invariant_points!r} is not allowed; "
+                "expected 1 or 2"
+            )
+        if self.n_samples is not None and (
+            isinstance(self.n_samples, bool)
+            or not isinstance(self.n_samples, int)
+            or self.n_samples < 2
+        ):
+            raise ConfigError(
+                f"evaluation.grid.n_samples = {self.n_samples!r} is not allowed; expected an "
+                "int >= 2 or null"
+            )
+
+
+@dataclass
 class EvaluationConfig:
     """How a trained model is judged against fresh simulator samples.
 
@@ -121,7 +210,10 @@ class EvaluationConfig:
     invariance for (``Problem.invariances()``; null: the declared shift, 0: skip the check).
     targets: a profile name of ``scorepde.evaluation.compare.TARGET_PROFILES`` (``"seed"``,
     ``"quick"``, ``"quick-2d"``) or a mapping of thresholds. seed: the simulator reference
-    draws (a stream separate from the training data).
+    draws (a stream separate from the training data). grid: a ``GridConfig`` (the whole
+    design: every point judged by the targets, heat maps, the worst case as the report's
+    headline and the declared invariances paired at every point), evaluated after the
+    conditions above; None: no grid.
     """
 
     conditions: list[list[float]] = field(default_factory=list)
@@ -130,6 +222,11 @@ class EvaluationConfig:
     invariance_shift: float | None = None
     targets: Any = "quick"
     seed: int = 2024
+    grid: GridConfig | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.grid, dict):  # a union field: from_dict leaves a bad mapping as is
+            self.grid = from_dict(GridConfig, self.grid, where="evaluation.grid")
 
 
 @dataclass

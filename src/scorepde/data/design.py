@@ -25,10 +25,19 @@ from scorepde.problems.base import ConditionSpec
 if TYPE_CHECKING:
     from scipy.stats import qmc
 
-__all__ = ["DESIGNS", "design_conditions", "unit_to_conditions"]
+__all__ = [
+    "DESIGNS",
+    "STREAM_DESIGNS",
+    "design_conditions",
+    "draw_conditions",
+    "edge_weighted_unit",
+    "unit_to_conditions",
+]
 
 #: The design methods that ``design_conditions`` accepts.
 DESIGNS: tuple[str, ...] = ("sobol", "lhs")
+#: The random designs that ``draw_conditions`` accepts (fresh conditions for every batch).
+STREAM_DESIGNS: tuple[str, ...] = ("uniform", "edges")
 
 
 def unit_to_conditions(unit: np.ndarray, specs: Sequence[ConditionSpec]) -> np.ndarray:
@@ -88,4 +97,54 @@ def design_conditions(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*balance properties of Sobol.*")
         unit = engine.random(int(n))
+    return unit_to_conditions(unit, specs)
+
+
+def edge_weighted_unit(
+    n: int, k: int, rng: np.random.Generator, *, edge_mass: float, width: float
+) -> np.ndarray:
+    """``n`` i.i.d. points of the unit cube ``(n, k)`` with extra mass at its boundary.
+
+    Each coordinate is, independently, uniform on ``[0, 1]`` with probability
+    ``1 - edge_mass``, and otherwise uniform in the band ``[0, width]`` or ``[1 - width, 1]``
+    (each side with probability 1/2). So a point lies in the band of one face with
+    probability about ``k edge_mass``, near an edge of two faces about ``C(k,2) edge_mass^2``
+    and near a corner ``edge_mass^k``: faces, edges and corners of the design are all
+    trained on, not left to extrapolation. ``edge_mass = 0`` is the uniform design.
+    All randomness comes from ``rng`` (three draws of ``(n, k)``, in a fixed order).
+    """
+    if not 0.0 <= edge_mass <= 1.0:
+        raise ValueError(f"edge_mass = {edge_mass!r} is not allowed; expected a value in [0, 1]")
+    if not 0.0 < width <= 0.5:
+        raise ValueError(f"width = {width!r} is not allowed; expected a value in (0, 0.5]")
+    uniform = rng.random((n, k))
+    at_edge = rng.random((n, k)) < edge_mass
+    band = rng.random((n, k))
+    near = np.where(band < 0.5, 2.0 * band * width, 1.0 - 2.0 * (band - 0.5) * width)
+    return np.where(at_edge, near, uniform)
+
+
+def draw_conditions(
+    specs: Sequence[ConditionSpec],
+    n: int,
+    rng: np.random.Generator,
+    method: str = "uniform",
+    *,
+    edge_mass: float = 0.3,
+    width: float = 0.05,
+) -> np.ndarray:
+    """``n`` random conditions ``(n, k)`` over the design ranges, physical units.
+
+    method: ``"uniform"`` (i.i.d. uniform, log-uniform for log-scale conditions) or
+    ``"edges"`` (``edge_weighted_unit``: uniform in the same transformed space plus mass
+    ``edge_mass`` per coordinate in the bands of relative width ``width`` at both ends).
+    A deterministic function of the state of ``rng``.
+    """
+    if method not in STREAM_DESIGNS:
+        raise ValueError(
+            f"design = {method!r} is not allowed; expected one of {list(STREAM_DESIGNS)}"
+        )
+    unit = edge_weighted_unit(
+        n, len(specs), rng, edge_mass=edge_mass if method == "edges" else 0.0, width=width
+    )
     return unit_to_conditions(unit, specs)

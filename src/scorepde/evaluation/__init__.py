@@ -3,7 +3,8 @@
 metrics: per-channel statistics on (n, channels, *grid) sample sets of any grid rank; compare:
 model vs simulator next to the simulator-vs-simulator noise floor, the checks a problem
 declares (invariances, derived quantities, residual), and target profiles; evaluate: all of it
-for a problem at its evaluation conditions; report: JSON + Markdown report, terminal table and
+for a problem at its evaluation conditions; grid: the same over a grid of the whole design,
+its heat maps and worst case; report: JSON + Markdown report, terminal table and
 the figures (1-D bands, 2-D images and transects). calibration: simulation-based
 calibration (rank statistics, KS tests, coverage of credible intervals) of posterior samplers.
 """
@@ -16,6 +17,7 @@ from scorepde.evaluation.calibration import (
 )
 from scorepde.evaluation.compare import (
     QUICK_2D_TARGETS,
+    QUICK_DESIGN_TARGETS,
     QUICK_TARGETS,
     SEED_TARGETS,
     TARGET_PROFILES,
@@ -26,6 +28,14 @@ from scorepde.evaluation.compare import (
     invariance_check,
     residual_check,
     targets_from_config,
+)
+from scorepde.evaluation.grid import (
+    DesignGrid,
+    design_grid,
+    evaluate_grid,
+    grid_summary,
+    grid_worst_cases,
+    plot_grid_heatmaps,
 )
 from scorepde.evaluation.metrics import (
     boundary_errors,
@@ -47,10 +57,12 @@ from scorepde.evaluation.report import (
 
 __all__ = [
     "QUICK_2D_TARGETS",
+    "QUICK_DESIGN_TARGETS",
     "QUICK_TARGETS",
     "SEED_TARGETS",
     "TARGET_PROFILES",
     "CalibrationResult",
+    "DesignGrid",
     "EvaluationTargets",
     "boundary_errors",
     "calibration_from_samples",
@@ -61,12 +73,17 @@ __all__ = [
     "component_statistics",
     "coverage",
     "derived_quantity_check",
+    "design_grid",
     "energy_distance",
     "energy_permutation_test",
+    "evaluate_grid",
     "evaluation_result",
     "format_table",
+    "grid_summary",
+    "grid_worst_cases",
     "invariance_check",
     "mean_error",
+    "plot_grid_heatmaps",
     "plot_result_band",
     "plot_result_figures",
     "residual_check",

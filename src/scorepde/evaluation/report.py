@@ -401,6 +401,9 @@ def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> lis
 def _markdown(title: str, results: Sequence[Mapping[str, Any]], document: Mapping[str, Any]) -> str:
     passed = sum(1 for r in results if r.get("passed"))
     lines = [f"# {title}", "", f"**{passed} of {len(results)} conditions pass.**", ""]
+    grid = document.get("grid")
+    if grid:
+        lines += _grid_headline(grid)
     profiles = {json.dumps(r["targets"], sort_keys=True): r["targets"] for r in results}
     for target in profiles.values():
         energy = target.get("energy_ratio")
@@ -512,6 +515,16 @@ def _markdown(title: str, results: Sequence[Mapping[str, Any]], document: Mappin
             ),
             "",
         ]
+    if grid and grid.get("heatmaps"):
+        lines += [
+            "## Heat maps over the design grid",
+            "",
+            "Each measure at every grid point (model vs the first simulator set, n as in the "
+            "metadata); red outline: the point misses the target of that measure.",
+            "",
+        ]
+        for figure in grid["heatmaps"]:
+            lines += [f"![{figure}]({figure})", ""]
     figure_lines = []
     for result in results:
         for figure in result.get("figures", []):
@@ -534,12 +547,55 @@ def _markdown(title: str, results: Sequence[Mapping[str, Any]], document: Mappin
     return "\n".join(lines)
 
 
+def _grid_headline(grid: Mapping[str, Any]) -> list[str]:
+    """The worst case over the design grid: the report's headline (``grid.grid_summary``)."""
+    axes = grid["grid"]["axes"]
+    description = "; ".join(
+        f"{name}: " + ", ".join(_number(v) for v in values) for name, values in axes.items()
+    )
+    rows = []
+    for row in grid["worst"]:
+        bound = row["bound"]
+        if isinstance(bound, list):
+            bound_text = f"[{_number(bound[0])}, {_number(bound[1])}]"
+        else:
+            bound_text = "-" if bound is None else _number(bound)
+        rows.append(
+            (
+                row["measure"],
+                row["channel"],
+                _number(row["value"]),
+                _number(row["floor"]),
+                format_condition(row["condition"]),
+                bound_text,
+                "PASS" if row["passed"] else "FAIL",
+            )
+        )
+    return [
+        "## Worst case over the design grid",
+        "",
+        f"**{grid['passed']} of {grid['points']} grid points pass.** Grid: {description}"
+        + (
+            f" (invariant: {', '.join(grid['grid']['invariant'])}, paired at every point)"
+            if grid["grid"]["invariant"]
+            else ""
+        )
+        + ".",
+        "",
+        *_markdown_table(
+            ("measure", "channel", "worst", "floor there", "at", "target", "status"), rows
+        ),
+        "",
+    ]
+
+
 def write_report(
     out_dir: str | Path,
     results: list[dict[str, Any]],
     *,
     title: str,
     metadata: Mapping[str, Any],
+    grid: Mapping[str, Any] | None = None,
 ) -> tuple[Path, Path]:
     """Write ``report.json`` and ``report.md`` into ``out_dir`` atomically.
 
@@ -547,6 +603,8 @@ def write_report(
     ``out_dir``; absolute paths are made relative when possible); metadata: the run's
     configuration, seeds, checkpoint, etc. The JSON holds {"title", "metadata",
     "provenance", "results"}; provenance (version, git revision, time) is added here.
+    grid: a design-grid summary (``evaluation.grid.grid_summary``): stored as "grid" in the
+    JSON; the Markdown opens with its worst cases and shows its heat maps.
     Returns (json_path, markdown_path).
     """
     out_dir = Path(out_dir)
@@ -568,6 +626,8 @@ def write_report(
         "provenance": provenance(),
         "results": cleaned,
     }
+    if grid is not None:
+        document["grid"] = to_jsonable(dict(grid))
     json_path = out_dir / "report.json"
     markdown_path = out_dir / "report.md"
     atomic_write_text(json_path, json.dumps(document, indent=2, allow_nan=False) + "\n")

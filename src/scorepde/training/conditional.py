@@ -48,6 +48,29 @@ _UNSET: Any = object()
 #: Metadata key under which a model folder records its Standardiser transforms.
 TRANSFORMS_KEY = "transforms"
 
+#: Metadata key of the conditions a model does not see (``{name: value}``): the problem
+#: declares the fields invariant in them, so the model was trained with each pinned to
+#: ``value`` and :meth:`ConditionalModel.encode_conditions` pins them the same way.
+PINNED_KEY = "pinned_conditions"
+
+
+def pin_conditions(
+    conditions: np.ndarray, names: list[str] | tuple[str, ...], pinned: dict[str, float]
+) -> np.ndarray:
+    """A copy of physical conditions ``(n, k)`` (columns ``names``) with each column named in
+    ``pinned`` set to its value: how a model that drops declared-invariant conditions from its
+    input sees them (the network and a conditional normaliser then get a constant there).
+    An unknown name in ``pinned`` is an error naming it."""
+    values = np.array(conditions, dtype=np.float64, copy=True)
+    names = list(names)
+    for name, value in pinned.items():
+        if name not in names:
+            raise ValueError(
+                f"pinned condition {name!r} is not one of the model's conditions {names}"
+            )
+        values[..., names.index(name)] = float(value)
+    return values
+
 
 class ConditionalModel:
     """A score model with the transforms of ``x`` and of the conditioning; see the module
@@ -146,6 +169,14 @@ class ConditionalModel:
             f"channels={self.channel_names})"
         )
 
+    @property
+    def pinned_conditions(self) -> dict[str, float]:
+        """Conditions the network does not see, ``{name: value}`` (physical units): the
+        problem declares the fields invariant in them and the model was trained with each
+        pinned to ``value``. Any value is still accepted by :meth:`sample`; samples do not
+        depend on it. Empty for a model that learnt every condition."""
+        return {str(k): float(v) for k, v in (self.metadata.get(PINNED_KEY) or {}).items()}
+
     # ------------------------------------------------------------------ conditioning
 
     def encode_conditions(self, conditions: Any, n: int) -> Tensor | Conditioning | None:
@@ -185,6 +216,9 @@ class ConditionalModel:
                 f"{self.condition_names}"
             )
         self.check_conditions(values)
+        pinned = self.pinned_conditions
+        if pinned:
+            values = pin_conditions(values, self.condition_names, pinned)
         check = getattr(transform, "check", None)
         if callable(check):
             check(values)
@@ -492,4 +526,10 @@ def _default_conditioning_spec(transform: Any) -> ConditioningSpec:
     return ConditioningSpec()
 
 
-__all__ = ["ConditionalModel", "TrainedModel", "load_trained_model"]
+__all__ = [
+    "PINNED_KEY",
+    "ConditionalModel",
+    "TrainedModel",
+    "load_trained_model",
+    "pin_conditions",
+]
