@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from scorepde.physics._checks import check_count
+
 __all__ = [
     "BURGERS_FIDELITIES",
     "BURGERS_INPUT_BOUNDS",
@@ -50,23 +52,15 @@ BURGERS_FIDELITIES: tuple[int, ...] = (16, 24, 32, 64)
 BURGERS_T_FINAL = 3.0
 
 
-def _check_count(value: int, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} is {value!r}; expected an int >= {minimum}")
-    if value < minimum:
-        raise ValueError(f"{name} is {value}; expected an int >= {minimum}")
-    return int(value)
-
-
 def burgers_centres(fidelity: int) -> np.ndarray:
     """``(n,)`` the cell centres ``(i + 1/2) / n``."""
-    n = _check_count(fidelity, "fidelity", 4)
+    n = check_count(fidelity, "fidelity", 4)
     return (np.arange(n) + 0.5) / n
 
 
 def burgers_times(fidelity: int) -> np.ndarray:
     """``(n,)`` the output times ``3 k / n``, ``k = 1..n``."""
-    n = _check_count(fidelity, "fidelity", 4)
+    n = check_count(fidelity, "fidelity", 4)
     return BURGERS_T_FINAL * np.arange(1, n + 1) / n
 
 
@@ -215,7 +209,7 @@ def solve_burgers_benchmark(inputs: np.ndarray, fidelity: int, courant: float = 
         ``exp(-x/2) sin(pi x)`` at the centres (a second-order cell average).
     """
     nu = burgers_viscosity(inputs)
-    n = _check_count(fidelity, "fidelity", 4)
+    n = check_count(fidelity, "fidelity", 4)
     initial = np.broadcast_to(burgers_initial_condition(burgers_centres(n)), (nu.size, n))
     return solve_burgers_1d(initial, nu, burgers_times(n), courant)
 

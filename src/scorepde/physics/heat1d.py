@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scorepde.physics._checks import check_count
 from scorepde.physics.finite_volume import solve_tridiagonal
 
 __all__ = [
@@ -45,23 +46,15 @@ HEAT_INPUT_BOUNDS: tuple[tuple[float, float], ...] = ((0.0, 1.0), (-1.0, 0.0), (
 HEAT_FIDELITIES: tuple[int, ...] = (8, 16, 32, 64)
 
 
-def _check_count(value: int, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} is {value!r}; expected an int >= {minimum}")
-    if value < minimum:
-        raise ValueError(f"{name} is {value}; expected an int >= {minimum}")
-    return int(value)
-
-
 def heat_nodes(fidelity: int) -> np.ndarray:
     """``(n,)`` the node coordinates ``i / (n - 1)``, both ends included."""
-    n = _check_count(fidelity, "fidelity", 3)
+    n = check_count(fidelity, "fidelity", 3)
     return np.linspace(0.0, 1.0, n)
 
 
 def heat_times(fidelity: int) -> np.ndarray:
     """``(n,)`` the output time levels ``k / n``, ``k = 1..n``."""
-    n = _check_count(fidelity, "fidelity", 3)
+    n = check_count(fidelity, "fidelity", 3)
     return np.arange(1, n + 1) / n
 
 
@@ -113,7 +106,7 @@ def solve_heat_1d(
     if not np.all(np.isfinite(state)):
         raise ValueError("initial contains non-finite values; expected finite numbers")
     batch, n = state.shape
-    steps = _check_count(n_steps, "n_steps", 1)
+    steps = check_count(n_steps, "n_steps", 1)
     if not (np.isfinite(t_final) and t_final > 0):
         raise ValueError(f"t_final is {t_final!r}; expected a finite number > 0")
     g_left = _per_sample(flux_left, batch, "flux_left")
@@ -160,7 +153,7 @@ def solve_heat_benchmark(inputs: np.ndarray, fidelity: int) -> np.ndarray:
         ``(B, n, n)`` ``u[b, k, i] = u(x_i, t_k)``, :func:`heat_times` by :func:`heat_nodes`.
     """
     values = _check_inputs(inputs)
-    n = _check_count(fidelity, "fidelity", 3)
+    n = check_count(fidelity, "fidelity", 3)
     initial = np.broadcast_to(heat_initial_condition(heat_nodes(n)), (values.shape[0], n))
     return solve_heat_1d(initial, values[:, 0], values[:, 1], values[:, 2], n, 1.0)
 

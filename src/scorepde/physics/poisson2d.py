@@ -34,6 +34,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
+from scorepde.physics._checks import check_count
+
 __all__ = [
     "POISSON_FIDELITIES",
     "POISSON_INPUT_BOUNDS",
@@ -52,11 +54,7 @@ POISSON_FIDELITIES: tuple[int, ...] = (8, 16, 32, 64)
 
 
 def _check_fidelity(fidelity: int, minimum: int = 2) -> int:
-    if isinstance(fidelity, bool) or not isinstance(fidelity, int | np.integer):
-        raise TypeError(f"fidelity is {fidelity!r}; expected an int >= {minimum}")
-    if fidelity < minimum:
-        raise ValueError(f"fidelity is {fidelity}; expected an int >= {minimum}")
-    return int(fidelity)
+    return check_count(fidelity, "fidelity", minimum)
 
 
 def poisson_nodes(fidelity: int) -> np.ndarray:
