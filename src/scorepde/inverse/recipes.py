@@ -36,6 +36,7 @@ from scorepde.evaluation.calibration import (
 from scorepde.fileio import atomic_write_text
 from scorepde.inverse.noise_models import build_noise_model
 from scorepde.inverse.posterior import (
+    Y_AS,
     AmortisedPosterior,
     default_model_config,
     default_train_config,
@@ -133,6 +134,8 @@ class InverseRecipe:
     ``scorepde.inverse.noise_models``); null keeps it. model: a full ``ModelConfig`` dict, or
     null for :func:`~scorepde.inverse.posterior.default_model_config`. training: overrides of
     :func:`~scorepde.inverse.posterior.default_train_config` (any ``TrainConfig`` field).
+    y_as: how ``y`` enters the network, ``"vector"`` or ``"fields"`` (field conditions: needs a
+    ``model`` whose backbone takes them, e.g. the U-Net).
     """
 
     name: str = "custom"
@@ -145,8 +148,11 @@ class InverseRecipe:
     training: dict[str, Any] = field(default_factory=dict)
     sampling: InverseSamplingConfig = field(default_factory=InverseSamplingConfig)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+    y_as: str = "vector"
 
     def __post_init__(self) -> None:
+        if self.y_as not in Y_AS:
+            raise ConfigError(f"y_as = {self.y_as!r}; expected one of {list(Y_AS)}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed = {self.seed!r}; expected an integer >= 0")
         self.training = dict(self.training or {})
@@ -326,6 +332,7 @@ def train_from_recipe(
         seed=recipe.seed,
         resume=resume,
         progress=progress,
+        y_as=recipe.y_as,
     )
     seconds["train"] = time.perf_counter() - start
     model_dir = posterior.save(out / "model")
