@@ -9,6 +9,12 @@ from scorepde.inverse.battery import (
     train_battery_posterior,
 )
 from scorepde.inverse.elasticity import Elastography
+from scorepde.inverse.elasticity_reference import (
+    ElastographyComparison,
+    InclusionPosterior,
+    compare_with_reference,
+    inclusion_reference,
+)
 from scorepde.inverse.linear_gaussian import LinearGaussianProblem, make_linear_gaussian
 from scorepde.inverse.mcmc import (
     MCMCResult,
@@ -42,6 +48,8 @@ __all__ = [
     "BatteryComparison",
     "BatteryPorosityProblem",
     "Elastography",
+    "ElastographyComparison",
+    "InclusionPosterior",
     "LinearGaussianProblem",
     "MCMCResult",
     "MultiplicativeLogNormal",
@@ -52,11 +60,13 @@ __all__ = [
     "StudentT",
     "build_noise_model",
     "compare_with_mcmc",
+    "compare_with_reference",
     "default_model_config",
     "default_train_config",
     "effective_sample_size",
     "format_summary",
     "from_simulator",
+    "inclusion_reference",
     "make_linear_gaussian",
     "pcn_sample",
     "split_rhat",
