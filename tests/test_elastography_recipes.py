@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from scorepde.cli import app
 from scorepde.configuration import ConfigError
+from scorepde.inverse.plots import plot_field_posterior
 from scorepde.inverse.recipes import InverseRecipe, load_inverse_recipe
 
 runner = CliRunner()
@@ -64,8 +65,23 @@ def test_invert_train_and_sample_end_to_end(tmp_path: Path) -> None:
     np.save(tmp_path / "truth.npy", truth[0])
     samples = tmp_path / "post.npy"
     args = ["invert", "sample", str(out / "model"), "-y", str(tmp_path / "y.npy"), "-n", "5"]
-    args += ["--out", str(samples), "--truth", str(tmp_path / "truth.npy")]
+    args += ["--out", str(samples), "--truth", str(tmp_path / "truth.npy"), "--plot"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     drawn = np.load(samples)
     assert drawn.shape == (5, 1, 8, 8) and np.all(np.isfinite(drawn))
+    assert samples.with_suffix(".png").stat().st_size > 0 and "figure:" in result.output
+
+
+def test_plot_field_posterior(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    samples = rng.normal(size=(6, 1, 8, 8))
+    path = plot_field_posterior(
+        samples, tmp_path / "f.png", truth=samples[0, 0], measurement=rng.normal(size=(2, 8, 8))
+    )
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plot_field_posterior(samples[:, 0], tmp_path / "g.png")  # no truth, no measurement
+    with pytest.raises(ValueError, match="truth has shape"):
+        plot_field_posterior(samples, tmp_path / "h.png", truth=np.zeros(5))
+    with pytest.raises(ValueError, match="expected"):
+        plot_field_posterior(samples[:1], tmp_path / "h.png")
