@@ -42,7 +42,11 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from scorepde.evaluation.calibration import calibration_from_samples, component_statistics
+from scorepde.evaluation.calibration import (
+    CalibrationResult,
+    calibration_from_samples,
+    component_statistics,
+)
 from scorepde.evaluation.metrics import coverage, mean_error, std_error
 from scorepde.inverse.elasticity import Elastography
 from scorepde.inverse.mcmc import MCMCResult, effective_sample_size, pcn_sample, split_rhat
@@ -445,7 +449,7 @@ def calibration_table(
     max_components: int = 64,
     levels: Sequence[float] = (0.5, 0.9, 0.95),
     alpha: float = 0.01,
-) -> Any:
+) -> CalibrationResult:
     """SBC and coverage of ``sample_posterior`` over ``n_observations`` synthetic observations
     (truths and noise from ``default_rng(seed)``): a
     :class:`~scorepde.evaluation.calibration.CalibrationResult` over at most
