@@ -219,7 +219,8 @@ def sample(
         bool,
         typer.Option(
             "--plot/--no-plot",
-            help="Write OUT with .png: mean and 95 % band (fields) or a pair plot (vectors).",
+            help="Write OUT with .png: truth, measurement, mean and std (2-D fields), mean and "
+            "95 % band (1-D fields) or a pair plot (vectors).",
         ),
     ] = False,
     arviz: Annotated[
@@ -285,10 +286,22 @@ def sample(
         _write_arviz(arviz, physical, y.reshape(posterior.y_shape), problem, sampler, steps, seed)
         typer.echo(f"InferenceData: {arviz}")
     if plot:
-        from scorepde.inverse.plots import plot_pair, plot_posterior_band
+        from scorepde.inverse.plots import plot_field_posterior, plot_pair, plot_posterior_band
 
         picture = out.with_suffix(".png")
-        if problem is not None and problem.kind == "field":
+        if physical.ndim == 4 and physical.shape[1] == 1:  # 2-D field: truth, y, mean, std
+            shape = tuple(posterior.y_shape)
+            plot_field_posterior(
+                physical,
+                picture,
+                truth=known,
+                measurement=y.reshape(shape) if len(shape) == 3 else None,
+                name=problem.channel_names[0] if problem and problem.channel_names else "x",
+                title=f"posterior of {problem.description or problem.name} (n={n})"
+                if problem is not None
+                else None,
+            )
+        elif problem is not None and problem.kind == "field":
             plot_posterior_band(
                 physical,
                 picture,

@@ -10,6 +10,12 @@ from scorepde.inverse.battery import (
     train_battery_posterior,
 )
 from scorepde.inverse.elasticity import Elastography
+from scorepde.inverse.elasticity_reference import (
+    ElastographyComparison,
+    InclusionPosterior,
+    compare_with_reference,
+    inclusion_reference,
+)
 from scorepde.inverse.linear_gaussian import (
     LinearGaussianProblem,
     make_gaussian_linear_task,
@@ -49,6 +55,8 @@ __all__ = [
     "BatteryComparison",
     "BatteryPorosityProblem",
     "Elastography",
+    "ElastographyComparison",
+    "InclusionPosterior",
     "LinearGaussianProblem",
     "MCMCResult",
     "MultiplicativeLogNormal",
@@ -59,12 +67,14 @@ __all__ = [
     "StudentT",
     "build_noise_model",
     "compare_with_mcmc",
+    "compare_with_reference",
     "default_model_config",
     "default_train_config",
     "effective_sample_size",
     "fixed_steps_train_config",
     "format_summary",
     "from_simulator",
+    "inclusion_reference",
     "make_gaussian_linear_task",
     "make_linear_gaussian",
     "monte_carlo_standard_error",

@@ -85,6 +85,75 @@ def plot_posterior_band(
     return _save(fig, path)
 
 
+def plot_field_posterior(
+    samples: np.ndarray,
+    path: str | Path,
+    *,
+    truth: np.ndarray | None = None,
+    measurement: np.ndarray | None = None,
+    measurement_names: Sequence[str] = ("u_x", "u_y"),
+    name: str = "log mu",
+    extent: tuple[float, float, float, float] = (0.0, 1.0, 0.0, 1.0),
+    title: str | None = None,
+) -> Path:
+    """Posterior of a 2-D field beside what was measured: the truth (if given), each
+    measured channel (if given), the posterior mean and the posterior standard deviation, one
+    image each, side by side.
+
+    samples: ``(n, 1, Ny, Nx)`` or ``(n, Ny, Nx)`` (``n >= 2``; arrays ``[..., j, i]``, ``j``
+    along y, drawn with y up); truth: ``(Ny, Nx)`` or ``(1, Ny, Nx)``; measurement:
+    ``(Cy, Ny', Nx')`` (e.g. the displacement ``(u_x, u_y)``); extent: ``(x0, x1, y0, y1)`` of
+    the images, in the grid's units. Truth and mean share one colour scale.
+    """
+    values = np.asarray(samples, dtype=np.float64)
+    if values.ndim == 4 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 3 or values.shape[0] < 2:
+        raise ValueError(
+            f"plot_field_posterior: samples have shape {np.shape(samples)}; expected "
+            "(n, 1, Ny, Nx) or (n, Ny, Nx) with n >= 2"
+        )
+    grid_shape = values.shape[1:]
+    panels: list[tuple[str, np.ndarray, str]] = []  # (title, image, colour group)
+    if truth is not None:
+        known = np.asarray(truth, dtype=np.float64)
+        if known.size != int(np.prod(grid_shape)):
+            raise ValueError(
+                f"plot_field_posterior: truth has shape {known.shape}; expected {grid_shape}"
+            )
+        panels.append((f"truth {name}", known.reshape(grid_shape), "field"))
+    if measurement is not None:
+        measured = np.asarray(measurement, dtype=np.float64)
+        if measured.ndim != 3:
+            raise ValueError(
+                f"plot_field_posterior: measurement has shape {measured.shape}; expected "
+                "(Cy, Ny, Nx)"
+            )
+        labels = list(measurement_names) + [f"y{c}" for c in range(measured.shape[0])]
+        for c in range(measured.shape[0]):
+            panels.append((f"measured {labels[c]}", measured[c], f"y{c}"))
+    mean = values.mean(axis=0)
+    panels.append((f"posterior mean (n={values.shape[0]})", mean, "field"))
+    panels.append(("posterior std", values.std(axis=0, ddof=1), "std"))
+    field_images = [image for _, image, group in panels if group == "field"]
+    field_limits = (min(i.min() for i in field_images), max(i.max() for i in field_images))
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.3), squeeze=False)
+    for ax, (label, image, group) in zip(axes[0], panels, strict=True):
+        limits = field_limits if group == "field" else (image.min(), image.max())
+        cmap = "viridis" if group == "field" else ("magma" if group == "std" else "RdBu_r")
+        shown = ax.imshow(
+            image, origin="lower", extent=extent, cmap=cmap, vmin=limits[0], vmax=limits[1]
+        )
+        fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+    fig.suptitle(title or f"posterior of {name}")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def plot_pair(
     samples: np.ndarray,
     path: str | Path,
@@ -205,4 +274,4 @@ def plot_calibration(
     return _save(fig, path)
 
 
-__all__ = ["plot_calibration", "plot_pair", "plot_posterior_band"]
+__all__ = ["plot_calibration", "plot_field_posterior", "plot_pair", "plot_posterior_band"]

@@ -36,6 +36,7 @@ from scorepde.evaluation.calibration import (
 from scorepde.fileio import atomic_write_text
 from scorepde.inverse.noise_models import build_noise_model
 from scorepde.inverse.posterior import (
+    Y_AS,
     AmortisedPosterior,
     default_model_config,
     default_train_config,
@@ -144,6 +145,8 @@ class InverseRecipe:
     (:func:`~scorepde.inverse.posterior.fixed_steps_train_config`: about 20 000 steps whatever
     the data size, no early stopping; the recipe of the shipped recipes, which keep it so that
     their results stay as documented).
+    y_as: how ``y`` enters the network, ``"vector"`` or ``"fields"`` (field conditions: needs a
+    ``model`` whose backbone takes them, e.g. the U-Net).
     """
 
     name: str = "custom"
@@ -157,8 +160,11 @@ class InverseRecipe:
     training_defaults: str = "data_size"
     sampling: InverseSamplingConfig = field(default_factory=InverseSamplingConfig)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+    y_as: str = "vector"
 
     def __post_init__(self) -> None:
+        if self.y_as not in Y_AS:
+            raise ConfigError(f"y_as = {self.y_as!r}; expected one of {list(Y_AS)}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed = {self.seed!r}; expected an integer >= 0")
         self.training = dict(self.training or {})
@@ -351,6 +357,7 @@ def train_from_recipe(
         seed=recipe.seed,
         resume=resume,
         progress=progress,
+        y_as=recipe.y_as,
     )
     seconds["train"] = time.perf_counter() - start
     model_dir = posterior.save(out / "model")
