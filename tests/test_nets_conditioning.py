@@ -249,3 +249,24 @@ def test_mlp_shared_embedding_matches_row_by_row() -> None:
         mixed = net(x, t, other)
         assert not torch.allclose(mixed[5], shared[5], atol=1e-4)
         np.testing.assert_allclose(mixed[6:].numpy(), shared[6:].numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_mlp_cond_to_input_feeds_the_conditions_to_the_input_layer() -> None:
+    """With ``cond_to_input`` the input layer takes ``(x, cond)``: a fresh network (zero
+    modulation) already responds to the condition, which the plain one cannot; off, the
+    network is the original one (same parameters for the same seed)."""
+    torch.manual_seed(0)
+    plain = MLPScoreNet(**SMALL_MLP)
+    torch.manual_seed(0)
+    fed = MLPScoreNet(**SMALL_MLP, cond_to_input=True)
+    assert fed.input.in_features == SMALL_MLP["data_dim"] + SMALL_MLP["cond_dim"]
+    assert set(fed.state_dict()) == set(plain.state_dict())
+    x, t = torch.randn(4, 1, 12), torch.full((4,), 0.5)
+    a, b = torch.zeros(4, 2), torch.ones(4, 2)
+    with torch.no_grad():
+        assert torch.equal(plain(x, t, a), plain(x, t, b))  # zero modulation: blind at init
+        assert not torch.allclose(fed(x, t, a), fed(x, t, b))
+    torch.manual_seed(0)
+    off = MLPScoreNet(**SMALL_MLP, cond_to_input=False)
+    for key, value in plain.state_dict().items():
+        assert torch.equal(value, off.state_dict()[key]), key

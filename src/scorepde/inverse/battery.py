@@ -385,7 +385,7 @@ def train_battery_posterior(
     training = training.replace(
         epochs=epochs, checkpoint_every=epochs, val_every=max(1, epochs // 5), ema_warmup=True
     )
-    model = default_model_config(tuple(x.shape[1:]), tuple(y.shape[1:]))
+    model = default_model_config(tuple(x.shape[1:]), tuple(y.shape[1:]), cond_to_input=False)
     return AmortisedPosterior().train(
         x,
         y,

@@ -12,7 +12,7 @@ Diagram::
     cond fields (B, Cy, *S') flattened (B, F) ----+  (only with cond_field_dim = F > 0)
     cond labels (B,) -> Embedding (B, L) ---------+  (only with n_labels > 0)
                                                   +-> concat -> Linear - SiLU - Linear -> e (B, H)
-    x (B, d) -> Linear d->H -> h
+    x (B, d) [+ cond vector with cond_to_input] -> Linear d(+k)->H -> h
     repeat depth times:  h <- h + Linear(SiLU(Linear(LN(h) * (1 + gamma(e)) + beta(e))))
     Linear H->d (SiLU before it) -> eps_hat (B, d)
 """
@@ -74,6 +74,9 @@ class MLPScoreNet(nn.Module):
         cond_field_dim: numbers per sample of the field conditions ``Cy * prod(S')``, flattened
             into the condition vector (0: none).
         label_embedding_dim: size of the label embedding (used only when ``n_labels > 0``).
+        cond_to_input: the vector conditions also enter the input layer beside ``x``
+            (``Linear(d + k, H)``), not only the embedding that modulates the blocks; with zero-
+            initialised modulation this is the only path by which a fresh network sees them.
 
     The last three options are off by default, and the modules they need are created only when
     used and after all the others, so a model built without them is the original network
@@ -96,6 +99,7 @@ class MLPScoreNet(nn.Module):
         n_labels: int = 0,
         cond_field_dim: int = 0,
         label_embedding_dim: int = 16,
+        cond_to_input: bool = False,
     ) -> None:
         super().__init__()
         if data_dim < 1 or cond_dim < 0 or hidden < 1 or depth < 0:
@@ -122,7 +126,8 @@ class MLPScoreNet(nn.Module):
             nn.SiLU(),
             nn.Linear(hidden, hidden),
         )
-        self.input = nn.Linear(data_dim, hidden)
+        self.cond_to_input = bool(cond_to_input)
+        self.input = nn.Linear(data_dim + (cond_dim if cond_to_input else 0), hidden)
         self.blocks = nn.ModuleList(_ResidualBlock(hidden) for _ in range(depth))
         self.output = nn.Sequential(nn.SiLU(), nn.Linear(hidden, data_dim))
         if n_labels:  # created last: a model without labels is unchanged
@@ -177,7 +182,12 @@ class MLPScoreNet(nn.Module):
             # same for all rows, so compute them once and broadcast (about half the work).
             features = features[:1]
         embedding = self.embedding(features)
-        h = self.input(x.reshape(shape[0], self.data_dim))
+        flat = x.reshape(shape[0], self.data_dim)
+        if self.cond_to_input and parts.vector is not None:
+            # the vector conditions also enter the residual stream additively (through the
+            # input layer): a score that is affine in them needs no modulation to express it
+            flat = torch.cat([flat, parts.vector.to(x.dtype)], dim=-1)
+        h = self.input(flat)
         for block in self.blocks:
             h = block(h, embedding)
         return self.output(h).reshape(shape)
