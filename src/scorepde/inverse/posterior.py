@@ -88,17 +88,17 @@ def network_shape(x_shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def default_model_config(
-    x_shape: tuple[int, ...], y_shape: tuple[int, ...], *, cond_to_input: bool = True
+    x_shape: tuple[int, ...], y_shape: tuple[int, ...], *, cond_to_input: bool = False
 ) -> ModelConfig:
     """MLP backbone sized to ``x`` (``data_dim = prod(x_shape)``, ``cond_dim = prod(y_shape)``,
     width ``clip(8 (d + k), 128, 512)``, depth 3), VE process (``sigma`` 0.01 .. 50), EDM
     preconditioning with ``sigma_data = 1`` (standardised data).
 
     cond_to_input: ``y`` also enters the network's input layer beside ``x`` (it always enters
-    the embedding that modulates every block). On sbi's gaussian_linear task (10 + 10
-    dimensions, 10 000 pairs) this cut the worst posterior-mean error from 0.30 to 0.20
-    posterior stds (docs/inverse.md, "Defaults"). False gives the network of the fixed-steps
-    recipe before issue 15, which the shipped recipes keep."""
+    the embedding that modulates every block). Off by default: on sbi's gaussian_linear task
+    (10 + 10 dimensions, 10 000 pairs) it cut the worst posterior-mean error (0.30 -> 0.20 and
+    0.25 -> 0.23 posterior stds, two training seeds), but on gaussian_linear_uniform's C2ST it
+    did worse (0.763 against 0.719, one run); docs/inverse.md, "Defaults"."""
     d, k = math.prod(x_shape), math.prod(y_shape)
     hidden = int(min(512, max(128, 8 * (d + k))))
     options: dict[str, Any] = {"data_dim": d, "cond_dim": k, "hidden": hidden, "depth": 3}

@@ -143,8 +143,8 @@ class InverseRecipe:
     ``"data_size"`` (:func:`~scorepde.inverse.posterior.default_train_config`: length from the
     data size, early stopping, the default) or ``"fixed_steps"``
     (:func:`~scorepde.inverse.posterior.fixed_steps_train_config`: about 20 000 steps whatever
-    the data size, no early stopping, and the default network without ``cond_to_input``; the
-    recipe of the shipped recipes, which keep it so that their results stay as documented).
+    the data size, no early stopping; the recipe of the shipped recipes, which keep it so that
+    their results stay as documented).
     y_as: how ``y`` enters the network, ``"vector"`` or ``"fields"`` (field conditions: needs a
     ``model`` whose backbone takes them, e.g. the U-Net).
     """
@@ -209,12 +209,7 @@ class InverseRecipe:
     def model_config(self, problem: InverseProblem) -> ModelConfig:
         """The recipe's model, or the default one sized to the problem."""
         if self.model is None:
-            # the fixed-steps recipe keeps the network it was documented with, too
-            return default_model_config(
-                problem.x_shape,
-                problem.y_shape,
-                cond_to_input=self.training_defaults != "fixed_steps",
-            )
+            return default_model_config(problem.x_shape, problem.y_shape)
         return ModelConfig.from_dict(dict(self.model))
 
     def train_config(self) -> TrainConfig:
