@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scorepde.physics._checks import check_count
+from scorepde.physics._checks import check_count, check_initial
 
 __all__ = [
     "BURGERS_FIDELITIES",
@@ -142,13 +142,7 @@ def solve_burgers_1d(
     Returns:
         ``(B, T, n)`` (``(T, n)`` for a 1-D ``initial``) the cell values at ``output_times``.
     """
-    state = np.asarray(initial, dtype=float)
-    single = state.ndim == 1
-    state = np.atleast_2d(state)
-    if state.ndim != 2 or state.shape[1] < 4:
-        raise ValueError(f"initial has shape {np.shape(initial)}; expected (B, n) with n >= 4")
-    if not np.all(np.isfinite(state)):
-        raise ValueError("initial contains non-finite values; expected finite numbers")
+    state, single = check_initial(initial, 4)
     batch, n = state.shape
     nu = np.asarray(viscosity, dtype=float)
     nu = np.full(batch, float(nu)) if nu.ndim == 0 else nu

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scorepde.physics._checks import check_count
+from scorepde.physics._checks import check_count, check_initial
 from scorepde.physics.finite_volume import solve_tridiagonal
 
 __all__ = [
@@ -98,13 +98,7 @@ def solve_heat_1d(
         ``(B, n_steps, n)`` the solution at ``t_k = k dt``, ``k = 1..n_steps`` (``(n_steps,
         n)`` for a 1-D ``initial``).
     """
-    state = np.asarray(initial, dtype=float)
-    single = state.ndim == 1
-    state = np.atleast_2d(state)
-    if state.ndim != 2 or state.shape[1] < 3:
-        raise ValueError(f"initial has shape {np.shape(initial)}; expected (B, n) with n >= 3")
-    if not np.all(np.isfinite(state)):
-        raise ValueError("initial contains non-finite values; expected finite numbers")
+    state, single = check_initial(initial, 3)
     batch, n = state.shape
     steps = check_count(n_steps, "n_steps", 1)
     if not (np.isfinite(t_final) and t_final > 0):
