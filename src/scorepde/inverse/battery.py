@@ -39,14 +39,20 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from scorepde.evaluation.metrics import coverage, mean_error, std_error
-from scorepde.inverse.mcmc import MCMCResult, effective_sample_size, pcn_sample, split_rhat
+from scorepde.inverse.mcmc import (
+    MCMCResult,
+    ReferenceComparison,
+    effective_sample_size,
+    pcn_sample,
+    split_rhat,
+)
 from scorepde.inverse.noise_models import RelativeGaussian
 from scorepde.inverse.posterior import (
     AmortisedPosterior,
@@ -433,20 +439,9 @@ class ObservationComparison:
 
 
 @dataclass
-class BatteryComparison:
-    """Rows of :func:`compare_with_mcmc` and the settings that made them."""
-
-    rows: list[ObservationComparison]
-    settings: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def all_converged(self) -> bool:
-        """Whether every MCMC run had ``max_rhat`` below the threshold."""
-        return all(row.converged for row in self.rows)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data (JSON-ready)."""
-        return {"settings": self.settings, "rows": [asdict(row) for row in self.rows]}
+class BatteryComparison(ReferenceComparison):
+    """Rows (:class:`ObservationComparison`) of :func:`compare_with_mcmc` and the settings that
+    made them."""
 
     def to_markdown(self) -> str:
         """A Markdown table, one row per observation."""

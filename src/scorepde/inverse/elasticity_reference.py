@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -49,7 +49,13 @@ from scorepde.evaluation.calibration import (
 )
 from scorepde.evaluation.metrics import coverage, mean_error, std_error
 from scorepde.inverse.elasticity import Elastography
-from scorepde.inverse.mcmc import MCMCResult, effective_sample_size, pcn_sample, split_rhat
+from scorepde.inverse.mcmc import (
+    MCMCResult,
+    ReferenceComparison,
+    effective_sample_size,
+    pcn_sample,
+    split_rhat,
+)
 from scorepde.inverse.noise_models import NoiseModel
 from scorepde.problems.elasticity import inclusion_modulus
 
@@ -283,22 +289,12 @@ class ObservationRow:
 
 
 @dataclass
-class ElastographyComparison:
-    """Rows of :func:`compare_with_reference`, their settings and the data behind them."""
+class ElastographyComparison(ReferenceComparison):
+    """Rows (:class:`ObservationRow`) of :func:`compare_with_reference`, their settings and the
+    data behind them."""
 
-    rows: list[ObservationRow]
-    settings: dict[str, Any] = field(default_factory=dict)
     truths: np.ndarray | None = None
     observations: np.ndarray | None = None
-
-    @property
-    def all_converged(self) -> bool:
-        """Whether every reference run had R-hat below the threshold."""
-        return all(row.converged for row in self.rows)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data (JSON-ready)."""
-        return {"settings": self.settings, "rows": [asdict(row) for row in self.rows]}
 
     def to_markdown(self) -> str:
         """A Markdown table, one row per observation."""

@@ -63,7 +63,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -71,6 +72,7 @@ __all__ = [
     "ESS_KINDS",
     "MCSE_KINDS",
     "MCMCResult",
+    "ReferenceComparison",
     "effective_sample_size",
     "monte_carlo_standard_error",
     "pcn_sample",
@@ -85,6 +87,25 @@ REFIT_FRACTIONS = (0.25, 0.45, 0.65)
 #: Generalised pCN: the fitted covariance is multiplied by this (a reference wider than the
 #: posterior keeps the ratio posterior / reference bounded in the tails, so no chain sticks).
 REFERENCE_INFLATION = 2.0
+
+
+@dataclass
+class ReferenceComparison:
+    """Per-observation rows comparing a score posterior with an MCMC reference, and the
+    settings that made them. Each row has a ``converged`` flag (its reference run's R-hat was
+    below the threshold); subclasses add their table (``to_markdown``) and data."""
+
+    rows: list[Any]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def all_converged(self) -> bool:
+        """Whether every reference run had R-hat below the threshold."""
+        return all(row.converged for row in self.rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON-ready)."""
+        return {"settings": self.settings, "rows": [asdict(row) for row in self.rows]}
 
 
 @dataclass(eq=False)
