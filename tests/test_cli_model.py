@@ -222,3 +222,26 @@ def test_sample_defaults_to_the_sampler_of_the_models_recipe(trained: Path, tmp_
     assert "(euler_maruyama, 2 steps)" in result.output
     result = runner.invoke(app, [*args, "--sampler", "ode_dpm2m"])
     assert "(ode_dpm2m, 100 steps)" in result.output
+
+
+def test_python_dash_m_runs_the_same_cli() -> None:
+    """``python -m scorepde`` is the console script: same version line, same exit status for a
+    bad command (2, typer's usage error)."""
+    import subprocess
+    import sys
+
+    from scorepde import __version__
+
+    ok = subprocess.run(
+        [sys.executable, "-m", "scorepde", "--version"], capture_output=True, text=True, check=False
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip() == f"scorepde {__version__}"
+    bad = subprocess.run(
+        [sys.executable, "-m", "scorepde", "no-such-command"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 2
+    assert "no-such-command" in bad.stderr
