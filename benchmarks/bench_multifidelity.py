@@ -120,6 +120,7 @@ def dgmf_config(args: argparse.Namespace) -> DGMFConfig:
         sampler=args.dgmf_sampler,
         steps=args.dgmf_sampler_steps,
         samples=args.dgmf_samples,
+        sigma_min_fraction=args.dgmf_sigma_min_fraction,
         num_threads=1,
     )
 
@@ -151,7 +152,8 @@ def run_methods(data, args: argparse.Namespace, budgets: list[int]) -> dict:
             "config": {k: v for k, v in vars(config).items() if k != "sampler_options"},
         }
         print(
-            f"  {method}: nRMSE {values} ({train_s:.0f} s training, {predict_s:.0f} s predicting)"
+            f"  {method}: nRMSE {values} ({train_s:.0f} s training, {predict_s:.0f} s predicting)",
+            flush=True,
         )
     return rows
 
@@ -214,6 +216,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--dgmf-sampler", default=defaults.sampler)
     parser.add_argument("--dgmf-sampler-steps", type=int, default=defaults.steps)
     parser.add_argument("--dgmf-samples", type=int, default=defaults.samples)
+    parser.add_argument(
+        "--dgmf-sigma-min-fraction", type=float, default=defaults.sigma_min_fraction
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--n-train", type=int, default=512)
     parser.add_argument("--n-test", type=int, default=128)

@@ -61,7 +61,8 @@ def test_sigma_range_is_the_largest_pairwise_distance():
     sigma_min, sigma_max = sigma_range(fields)
     brute = max(np.linalg.norm(a - b) for a in fields for b in fields)
     assert sigma_max == pytest.approx(brute, rel=1e-12)
-    assert sigma_min == pytest.approx(0.01 * np.sqrt(np.mean(fields**2)), rel=1e-12)
+    assert sigma_min == pytest.approx(0.3 * np.sqrt(np.mean(fields**2)), rel=1e-12)
+    assert sigma_range(fields, 0.01)[0] == pytest.approx(sigma_min / 30)
     with pytest.raises(ValueError, match="sigma_min"):
         sigma_range(np.ones((3, 4)))
 
@@ -116,10 +117,24 @@ def test_shapes_determinism_and_fidelity_modes(tiny_data, mode):
             model.sample(inputs, 6, 2, space="physical")
 
 
+def test_unet_regression_shapes_and_determinism(tiny_data):
+    training, test = tiny_data
+    config = DGMFConfig(epochs=2, steps_per_epoch=3, **TINY)
+    model = train_unet_regression(training, config)
+    prediction = model.predict(test.inputs[:3], 8)
+    assert prediction.shape == (3, 8, 8) and np.all(np.isfinite(prediction))
+    again = train_unet_regression(training, config).predict(test.inputs[:3], 8)
+    np.testing.assert_array_equal(prediction, again)
+    physical = model.predict(test.inputs[:3], 8, space="physical")
+    np.testing.assert_allclose(
+        physical.reshape(3, -1), training.finest.inverse(prediction.reshape(3, -1))
+    )
+
+
 def test_tiny_training_beats_the_training_mean(tiny_data):
     """The trivial predictor (the finest level's training mean) has nRMSE 1 exactly in the
     standardised space (up to the test set's own mean). Measured at these settings (seed 0):
-    DGMF 0.82, U-Net regression 0.38; the thresholds leave room for platform differences."""
+    DGMF 0.45, U-Net regression 0.38; the thresholds leave room for platform differences."""
     training, test = tiny_data
     trivial = nrmse(test.fields, np.zeros_like(test.fields))
     assert trivial == pytest.approx(1.0)
@@ -127,7 +142,7 @@ def test_tiny_training_beats_the_training_mean(tiny_data):
         epochs=8, steps_per_epoch=20, learning_rate=1e-2, level_weights="size", **TINY
     )
     score = run_network_method("dgmf", config, training, test)
-    assert nrmse(test.fields, score["prediction"]) < 0.9 * trivial
+    assert nrmse(test.fields, score["prediction"]) < 0.6 * trivial
     regression = run_network_method("unet_regression", config, training, test)
     assert regression["samples"] is None
     assert nrmse(test.fields, regression["prediction"]) < 0.6 * trivial
