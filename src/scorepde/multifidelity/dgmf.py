@@ -16,7 +16,12 @@ Pieces (all the project's own machinery):
   ``[-1, 1]`` as the vector, and the fidelity either as a label (``fidelity="label"``: an
   embedding per trained level) or as a number appended to the vector (``"continuous"``:
   ``log2`` of the resolution mapped affinely so the trained levels span ``[-1, 1]``; one level:
-  0), so the model can be asked for a level it never saw;
+  0), so the model can be asked for a level it never saw; by default the same vector also
+  enters as constant field channels, next to two channels holding the grid coordinates
+  (``inputs_as``, ``coordinates``: with the vector alone the network has to build every
+  position-dependent pattern from the zero padding of its convolutions; on Poisson 8 / 16 the
+  U-Net regression reached nRMSE 0.55 with the vector alone, 0.41 with the vector as channels
+  and 0.32 with coordinates too, 600 steps, seed 0);
 * noise process: VE (:class:`~scorepde.diffusion.processes.VEProcess`), EDM preconditioning
   with ``sigma_data = 1`` (the fields are standardised per point);
 * training: :class:`~scorepde.training.trainer.Trainer` (denoising score matching, Adam,
@@ -97,8 +102,6 @@ __all__ = [
 FIDELITY_MODES = ("label", "continuous")
 LEVEL_WEIGHTS = ("balanced", "size")
 INPUTS_AS = ("vector", "vector_and_fields")
-#: Field-condition channels: the grid coordinates (2) and, with inputs_as="vector_and_fields",
-#: the condition vector as constant channels.
 #: ``sigma_min`` as a fraction of the per-point rms of the standardised training fields (see
 #: the module docstring for how it was chosen).
 SIGMA_MIN_FRACTION = 0.3
@@ -111,6 +114,9 @@ class DGMFConfig:
     Attributes:
         fidelity: ``"label"`` (an embedding per trained level) or ``"continuous"`` (a number,
             ``log2`` of the resolution, appended to the condition vector).
+        inputs_as: ``"vector"`` (the scaled inputs enter the embedding that modulates every
+            residual block) or ``"vector_and_fields"`` (also as constant input channels).
+        coordinates: add the two grid coordinates (``[-1, 1]``) as input channels.
         levels: the fidelities to train on: ``"all"``, ``"finest"`` (baseline (a)) or a
             tuple of fidelities of the training set.
         level_weights: ``"balanced"`` (each level drawn equally often) or ``"size"`` (in
