@@ -130,7 +130,7 @@ def run_methods(data, args: argparse.Namespace, budgets: list[int]) -> dict:
     base = dgmf_config(args)
     rows: dict = {}
     for method in args.methods:
-        values, coverage, train_s, predict_s = [], [], 0.0, 0.0
+        values, coverage, metadata, train_s, predict_s = [], [], [], 0.0, 0.0
         for repeat in range(args.repeats):
             training, test = make_training_set(data, budgets, repeat, args.seed)
             config = replace(base, seed=100 * args.seed + repeat)
@@ -138,6 +138,7 @@ def run_methods(data, args: argparse.Namespace, budgets: list[int]) -> dict:
             values.append(nrmse(test.fields, out["prediction"]))
             train_s += out["train_seconds"]
             predict_s += out["predict_seconds"]
+            metadata.append(out["metadata"])
             if out["samples"] is not None:
                 truth = test.fields.reshape(out["samples"].shape[0], *out["samples"].shape[2:])
                 coverage.append(band_coverage(out["samples"], truth))
@@ -149,6 +150,7 @@ def run_methods(data, args: argparse.Namespace, budgets: list[int]) -> dict:
             "train_seconds": train_s,
             "predict_seconds": predict_s,
             "coverage": coverage,
+            "metadata": metadata,
             "config": {k: v for k, v in vars(config).items() if k != "sampler_options"},
         }
         print(
