@@ -189,3 +189,28 @@ def test_dgmf_on_poisson_8_16_uses_the_coarse_level():
     regression = run_network_method("unet_regression", config, training, test)
     assert error < 0.75 and math.isfinite(error)
     assert nrmse(test.fields, regression["prediction"]) < 0.6
+
+
+@pytest.mark.slow
+def test_bench_runs_the_network_methods(tmp_path):
+    """bench_multifidelity.py --methods on Poisson with a few steps: every method reports a
+    finite nRMSE per repeat, the score models a coverage."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "benchmarks" / "bench_multifidelity.py"
+    spec = importlib.util.spec_from_file_location("bench_multifidelity", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    results = bench.main(
+        ["--benchmarks", "poisson", "--repeats", "1", "--baselines", "coarse_solver",
+         "--sweep-baselines", "", "--methods", "dgmf,score_high,unet_regression",
+         "--n-train", "128", "--n-test", "8", "--dgmf-epochs", "1", "--dgmf-steps-per-epoch",
+         "2", "--dgmf-samples", "2", "--dgmf-sampler-steps", "3", "--out",
+         str(tmp_path / "out.json")]
+    )  # fmt: skip
+    methods = results["poisson"]["methods"]
+    assert set(methods) == {"dgmf", "score_high", "unet_regression"}
+    assert all(math.isfinite(row["mean"]) for row in methods.values())
+    assert len(methods["dgmf"]["coverage"]) == 1 and not methods["unet_regression"]["coverage"]
+    assert (tmp_path / "out.json").is_file()
