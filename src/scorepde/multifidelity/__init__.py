@@ -7,6 +7,9 @@ protocol and the baselines trained on the same data.
   grid, per-grid-point standardisation, nRMSE, repeats.
 - :mod:`~scorepde.multifidelity.baselines`: coarse solver, least squares, GP on principal
   components, emukit's AR1 multi-fidelity GP.
+- :mod:`~scorepde.multifidelity.dgmf`: the DGMF score model on all fidelities and the baselines
+  on its network (score model on the finest level alone, U-Net regression). Its names are
+  exported here lazily (importing this package does not import torch).
 """
 
 from __future__ import annotations
@@ -28,16 +31,42 @@ from scorepde.multifidelity.protocol import (
     to_finest_grid,
 )
 
+#: Names of :mod:`.dgmf` exported here, imported on first use (PEP 562).
+_DGMF_NAMES = (
+    "NETWORK_METHODS",
+    "DGMFConfig",
+    "DGMFModel",
+    "UNetRegressionModel",
+    "band_coverage",
+    "run_network_method",
+    "train_dgmf",
+    "train_unet_regression",
+)
+
+
+def __getattr__(name: str) -> object:
+    if name in _DGMF_NAMES:
+        from scorepde.multifidelity import dgmf
+
+        return getattr(dgmf, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "BASELINES",
     "BENCHMARKS",
     "DEFAULT_BUDGETS",
+    "NETWORK_METHODS",
+    "DGMFConfig",
+    "DGMFModel",
     "MultiFidelityBenchmark",
     "MultiFidelityData",
     "Standardiser",
     "TestSet",
     "TrainingSet",
+    "UNetRegressionModel",
     "available_baselines",
+    "band_coverage",
     "design_pool",
     "evaluate_baselines",
     "generate_data",
@@ -45,5 +74,8 @@ __all__ = [
     "make_training_set",
     "nested_subsets",
     "nrmse",
+    "run_network_method",
     "to_finest_grid",
+    "train_dgmf",
+    "train_unet_regression",
 ]
