@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from scorepde.data.campaign import SimulationConfig
@@ -102,3 +106,17 @@ def tiny_train_config(**changes: Any) -> TrainConfig:
         "device": "cpu",
     }
     return TrainConfig(**{**base, **changes})
+
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """Import ``benchmarks/<name>.py`` (a script, not a package) as the module ``name``; it is
+    registered in ``sys.modules`` first, because dataclasses look their module up there."""
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -3,26 +3,18 @@ simulator fields saved as the "stored" set, so the float32 row must sit at the f
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from helpers import load_benchmark
 from scorepde.problems import get_problem
-
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_published_fig4.py"
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_published_fig4", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_published_fig4")
 
 
 def test_stand_in_stored_fields_sit_at_the_floor(

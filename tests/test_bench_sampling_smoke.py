@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from helpers import load_benchmark
 from scorepde.pretrained import pretrained_path
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -17,14 +16,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 def load_bench_sampling() -> ModuleType:
     """Import ``benchmarks/bench_sampling.py`` (not a package) as a module."""
-    spec = importlib.util.spec_from_file_location(
-        "bench_sampling", BENCHMARKS / "bench_sampling.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_sampling")
 
 
 def test_bench_sampling_prints_the_nfe_table(

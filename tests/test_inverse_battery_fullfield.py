@@ -14,10 +14,8 @@ generalised-pCN reference on one observation; a regression bound, tolerances in 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -25,22 +23,17 @@ from typing import Any
 import numpy as np
 import pytest
 
+from helpers import load_benchmark
 from scorepde.inverse.battery import BatteryPorosityProblem, compare_with_mcmc
 from scorepde.inverse.posterior import AmortisedPosterior, from_simulator
 from scorepde.inverse.recipes import load_inverse_recipe, train_from_recipe
 
 #: Slow test tolerances (derivation in its docstring).
 MEAN_TOL, STD_TOL, COVERAGE_TOL = 3.5, 4.5, 0.95
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_inverse_battery_fields.py"
 
 
 def _benchmark() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_inverse_battery_fields", BENCHMARK)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_inverse_battery_fields")
 
 
 def test_recipe_puts_the_fields_on_the_porosity_grid() -> None:
