@@ -11,8 +11,6 @@ import pytest
 from helpers import load_benchmark
 from scorepde.pretrained import pretrained_path
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
 
 def load_bench_sampling() -> ModuleType:
     """Import ``benchmarks/bench_sampling.py`` (not a package) as a module."""
