@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -46,31 +47,14 @@ def load_stored(path: Path, name: str) -> np.ndarray:
     return array
 
 
-def measures(result: dict) -> list[float]:
-    """The seven numbers of one comparison, in the order of ``MEASURES``."""
-    m = result["metrics"]
+def measures(metrics: dict, energy_ratio: float) -> list[float]:
+    """The seven numbers of ``MEASURES`` from a comparison's per-channel ``metrics`` (the
+    model's, or the ``floor``) and its joint energy ratio (1 for the floor)."""
     return [
-        m["mean_error"][0],
-        m["mean_error"][1],
-        m["std_error"][0],
-        m["std_error"][1],
-        m["coverage"][0],
-        m["coverage"][1],
-        result["joint"]["energy_ratio"],
-    ]
-
-
-def floor_measures(result: dict) -> list[float]:
-    """The floor (stored half b against half a) of the same seven numbers."""
-    f = result["floor"]
-    return [
-        f["mean_error"][0],
-        f["mean_error"][1],
-        f["std_error"][0],
-        f["std_error"][1],
-        f["coverage"][0],
-        f["coverage"][1],
-        1.0,
+        *metrics["mean_error"][:2],
+        *metrics["std_error"][:2],
+        *metrics["coverage"][:2],
+        energy_ratio,
     ]
 
 
@@ -86,15 +70,18 @@ def compare(
     half = len(stored) // 2
     rows: dict[str, list[list[float]]] = {name: [] for name in sets}
     rows["floor (stored half b)"] = []
-    for _ in range(splits):
+    for split in range(splits):
         order = rng.permutation(len(stored))
         a, b = stored[order[:half]], stored[order[half : 2 * half]]
         for index, (name, fields) in enumerate(sets.items()):
-            pick = fields[rng.permutation(len(fields))[:half]]
+            # each set's draw has its own stream (seed, split, name): a set's figures do not
+            # depend on which other sets are compared in the same run
+            picker = np.random.default_rng([seed, split, zlib.crc32(name.encode())])
+            pick = fields[picker.permutation(len(fields))[:half]]
             result = compare_sample_sets(pick, a, b, spec=spec)
-            rows[name].append(measures(result))
+            rows[name].append(measures(result["metrics"], result["joint"]["energy_ratio"]))
             if index == 0:
-                rows["floor (stored half b)"].append(floor_measures(result))
+                rows["floor (stored half b)"].append(measures(result["floor"], 1.0))
     return {name: np.asarray(values) for name, values in rows.items()}
 
 
