@@ -630,6 +630,22 @@ def sample(
     out: Annotated[
         Path, typer.Option("--out", "-o", help=".npy (n, C, N) physical units, or .h5/.hdf5.")
     ] = Path("samples.npy"),
+    fidelity: Annotated[
+        float | None,
+        typer.Option(
+            "--fidelity",
+            help="Multi-fidelity models only (a run of an mf-* recipe): the level to sample "
+            "(its resolution, e.g. 64; the battery's grid size, e.g. 100). Default: the finest.",
+        ),
+    ] = None,
+    standardised: Annotated[
+        bool,
+        typer.Option(
+            "--standardised",
+            help="Multi-fidelity benchmark models: write the level's standardised values (the "
+            "only output a continuous-fidelity model has for an untrained level).",
+        ),
+    ] = False,
 ) -> None:
     """Generate fields for given conditions (physical units) from a trained model."""
     import numpy as np
@@ -660,7 +676,20 @@ def sample(
         except PretrainedError as error:
             raise typer.BadParameter(str(error), param_hint="--pretrained") from error
     else:
+        from scorepde.multifidelity.saved import find_multifidelity_model
+
+        if find_multifidelity_model(checkpoint) is not None:
+            _sample_multifidelity(
+                checkpoint, fidelity, standardised, U0, length, F_right, condition, n, seed, out
+            )
+            return
         model = _load_model(checkpoint)
+    if fidelity is not None or standardised:
+        raise typer.BadParameter(
+            f"{checkpoint or pretrained} is not a multi-fidelity model; --fidelity and "
+            "--standardised apply to runs of the mf-* recipes",
+            param_hint="--fidelity",
+        )
     values = _conditions(model, U0, length, F_right, condition)
     _say_what_samples(model, checkpoint, sampler, steps)
     sampler, steps = model.default_sampling(sampler, steps)
@@ -680,6 +709,48 @@ def sample(
 
         save_samples(out, fields, model, values, sampler=sampler, steps=steps, seed=seed)
     typer.echo(f"{n} samples {fields.shape} in {elapsed:.2f} s ({sampler}, {steps} steps) -> {out}")
+
+
+def _sample_multifidelity(
+    checkpoint: Path,
+    fidelity: float | None,
+    standardised: bool,
+    U0: float | None,
+    length: float | None,
+    F_right: float | None,
+    condition: list[str],
+    n: int,
+    seed: int,
+    out: Path,
+) -> None:
+    """``scorepde sample RUN --fidelity F`` for a multi-fidelity model (``.npy`` output)."""
+    import numpy as np
+
+    from scorepde.fileio import atomic_save_npy
+    from scorepde.multifidelity.saved import SavedMultiFidelityModel
+    from scorepde.training.checkpoint import CheckpointError
+
+    if out.suffix.lower() != ".npy":
+        raise typer.BadParameter(
+            f"{str(out)!r}: a multi-fidelity model writes .npy files only", param_hint="--out"
+        )
+    try:
+        model = SavedMultiFidelityModel.load(checkpoint)
+    except (CheckpointError, FileNotFoundError, ValueError) as error:
+        raise typer.BadParameter(str(error), param_hint="CHECKPOINT") from error
+    level = float(model.fidelities[-1] if fidelity is None else fidelity)
+    values = _conditions(model, U0, length, F_right, condition)
+    start = time.perf_counter()
+    try:
+        fields = model.sample(values, n, level, seed=seed, standardised=standardised)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--fidelity") from error
+    elapsed = time.perf_counter() - start
+    atomic_save_npy(out, np.asarray(fields, dtype=np.float64))
+    space = "standardised" if standardised else "physical units"
+    typer.echo(
+        f"{n} samples {fields.shape} at fidelity {level:g} ({space}) in {elapsed:.2f} s -> {out}"
+    )
 
 
 @app.command()
@@ -747,7 +818,10 @@ def evaluate(
 def run(
     recipe: Annotated[
         str,
-        typer.Argument(help="Recipe name (battery-quick, battery-seed) or a recipe .yaml path."),
+        typer.Argument(
+            help="Recipe name (battery-quick, battery-seed, ...; multi-fidelity: mf-poisson, "
+            "mf-heat, mf-burgers, mf-battery) or a recipe .yaml path."
+        ),
     ] = "battery-quick",
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Run folder (default: runs/RECIPE).")
@@ -757,14 +831,37 @@ def run(
     ] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
-    """The whole pipeline: simulate, train, sample, evaluate, report, in one folder."""
+    """The whole pipeline: simulate, train, sample, evaluate, report, in one folder (for a
+    multi-fidelity recipe: data at every fidelity, DGMF and the baselines, the nRMSE report)."""
     from scorepde import pipeline
+    from scorepde.multifidelity.recipes import is_mf_recipe
 
+    if is_mf_recipe(recipe):
+        _run_multifidelity(recipe, out, resume, quiet)
+        return
     config = _recipe(recipe)
     out = out or Path("runs") / config.name
     try:
         report = pipeline.run(config, out, resume=resume, progress=not quiet)
     except _library_errors() as error:
+        typer.echo(f"Error: {error}", err=True)
+        raise typer.Exit(code=2) from error
+    typer.echo(f"report: {report}")
+
+
+def _run_multifidelity(recipe: str, out: Path | None, resume: bool, quiet: bool) -> None:
+    from scorepde.configuration import ConfigError
+    from scorepde.multifidelity.recipes import load_mf_recipe
+    from scorepde.multifidelity.run import RunError, run_mf_recipe
+
+    try:
+        config = load_mf_recipe(recipe)
+    except (ConfigError, FileNotFoundError) as error:
+        raise typer.BadParameter(str(error), param_hint="RECIPE") from error
+    out = out or Path("runs") / config.name
+    try:
+        report = run_mf_recipe(config, out, resume=resume, progress=not quiet)
+    except (RunError, *_library_errors()) as error:
         typer.echo(f"Error: {error}", err=True)
         raise typer.Exit(code=2) from error
     typer.echo(f"report: {report}")

@@ -64,7 +64,8 @@ import copy
 import math
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -86,6 +87,7 @@ from scorepde.training.sources import GroupedSource, TensorSource
 from scorepde.training.trainer import Trainer
 
 __all__ = [
+    "DGMF_KEY",
     "FIDELITY_MODES",
     "NETWORK_METHODS",
     "DGMFConfig",
@@ -464,6 +466,80 @@ class DGMFModel:
         samples = self.sample(inputs, fidelity, n_samples, space=space, seed=seed)
         std = samples.std(axis=1, ddof=1) if samples.shape[1] > 1 else np.zeros_like(samples[:, 0])
         return samples.mean(axis=1), std
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path: str | Path) -> Path:
+        """Export to the model folder ``path`` (:meth:`ConditionalModel.save`: EMA weights and
+        YAML; the per-level standardisers and the input box go to ``transforms.safetensors``).
+        :func:`~scorepde.multifidelity.saved.write_marker` then marks the folder as a
+        multi-fidelity model for the CLI. Returns the folder."""
+        folder = Path(path)
+        record = {
+            "encoder": {
+                "input_bounds": np.asarray(self.encoder.input_bounds, dtype=np.float64),
+                "fidelities": list(self.encoder.fidelities),
+                "mode": self.encoder.mode,
+                "field_grid": self.encoder.field_grid,
+                "coordinates": self.encoder.coordinates,
+                "inputs_as_fields": self.encoder.inputs_as_fields,
+            },
+            "standardisers": {
+                str(f): {"mean": s.mean, "scale": s.scale} for f, s in self.standardisers.items()
+            },
+            "config": {
+                k: (list(v) if isinstance(v, tuple) else v)
+                for k, v in asdict(self.config).items()
+                if k != "sampler_options"
+            },
+            "grid": self.grid,
+            "training": {k: v for k, v in self.metadata.items() if _json_safe(v)},
+        }
+        self.model.save(folder, metadata={DGMF_KEY: record})
+        return folder
+
+    @classmethod
+    def load(cls, path: str | Path) -> DGMFModel:
+        """Read a folder written by :meth:`save` (a clear error if it is not one)."""
+        folder = Path(path)
+        model = ConditionalModel.load(folder)
+        record = model.metadata.pop(DGMF_KEY, None)
+        if not isinstance(record, dict):
+            raise ValueError(f"{folder}: not a DGMF model folder (no {DGMF_KEY!r} metadata)")
+        try:
+            enc = record["encoder"]
+            encoder = FidelityEncoder(
+                np.asarray(enc["input_bounds"], dtype=np.float64),
+                tuple(int(f) for f in enc["fidelities"]),
+                str(enc["mode"]),
+                field_grid=int(enc["field_grid"]),
+                coordinates=bool(enc["coordinates"]),
+                inputs_as_fields=bool(enc["inputs_as_fields"]),
+            )
+            standardisers = {
+                int(f): Standardiser(
+                    np.asarray(v["mean"], dtype=np.float64),
+                    np.asarray(v["scale"], dtype=np.float64),
+                )
+                for f, v in record["standardisers"].items()
+            }
+            options = dict(record["config"])
+            for key in ("channel_mults", "levels"):
+                if isinstance(options.get(key), list):
+                    options[key] = tuple(options[key])
+            config = DGMFConfig(**options)
+            grid = int(record["grid"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"{folder}: bad DGMF metadata ({error!r})") from error
+        return cls(model, encoder, standardisers, config, grid, record.get("training"))
+
+
+def _json_safe(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool) or value is None
+
+
+#: The key of the DGMF record in the model's metadata.
+DGMF_KEY = "dgmf"
 
 
 def train_dgmf(
