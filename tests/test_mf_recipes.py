@@ -42,6 +42,7 @@ TINY = {
         "baselines": ["coarse_solver", "linear", "affine"],
         "methods": ["dgmf", "score_high", "unet_regression"],
         "samples_saved": 2,
+        "continuous": {"extrapolate": 72, "hold_out": 32, "n_test": 2},
         "dgmf": {
             "epochs": 1,
             "steps_per_epoch": 2,
@@ -98,6 +99,8 @@ def test_shipped_recipes_load_and_check_their_network_options() -> None:
         ({"sweep": [3, 600]}, "n_train is 16"),
         ({"colour": "red"}, "unknown key(s) ['colour']"),
         ({"kind": "quantum"}, "multifidelity.kind is 'quantum'"),
+        ({"continuous": {"hold_out": 64}}, "continuous.hold_out is 64"),
+        ({"continuous": {"extrapolate": 32}}, "continuous.extrapolate is 32"),
     ],
 )
 def test_bad_recipe_options_are_named(tmp_path: Path, change: dict, message: str) -> None:
@@ -129,7 +132,13 @@ def test_run_writes_report_results_and_model(tiny_run: tuple[Path, Path, str]) -
         assert np.isfinite(row["nrmse"]) and row["nrmse"] > 0
     assert "coverage" in results["methods"]["dgmf"]["0"]
     assert "coverage" not in results["methods"]["unet_regression"]["0"]
+    for part, level in (("extrapolate", 72), ("hold_out", 32)):
+        row = results["continuous"][part]
+        assert row["level"] == level
+        assert all(np.isfinite(v) and v > 0 for v in row["nrmse"].values())
+    assert results["continuous"]["hold_out"]["trained"] == [8, 16, 64]
     report = (out / "report.md").read_text()
+    assert "Continuous fidelity: level 72" in report
     assert "DGMF, all levels" in report and "58.0 %" in report  # the paper's Heat claim
     assert "(c) coarse solver" in report
 

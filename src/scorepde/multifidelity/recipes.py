@@ -31,6 +31,7 @@ __all__ = [
     "MF_KINDS",
     "MF_RECIPE_FOLDER",
     "BenchmarkRunConfig",
+    "ContinuousConfig",
     "MFRecipe",
     "is_mf_recipe",
     "list_mf_recipes",
@@ -81,6 +82,24 @@ class MFRecipe:
 
 
 @dataclass
+class ContinuousConfig:
+    """The continuous-fidelity experiments of a benchmark run (DGMF with the fidelity as a
+    number, trained on repeat 0's subsets).
+
+    Attributes:
+        extrapolate: a fidelity above the finest (128 for 8..64): the model trained on every
+            level is asked for it and compared with that solver's answer; None: skipped.
+        hold_out: a middle fidelity (32): a model trained without it is asked for it; None:
+            skipped.
+        n_test: the first ``n_test`` test inputs are used (sampling cost).
+    """
+
+    extrapolate: int | None = 128
+    hold_out: int | None = None
+    n_test: int = 32
+
+
+@dataclass
 class BenchmarkRunConfig:
     """One benchmark run (defaults: the protocol of the issue, CPU-sized networks).
 
@@ -116,6 +135,7 @@ class BenchmarkRunConfig:
     methods: list[str] = field(default_factory=lambda: list(_NETWORK_METHODS))
     dgmf: dict[str, Any] = field(default_factory=dict)
     samples_saved: int = 4
+    continuous: ContinuousConfig | None = None
 
     def __post_init__(self) -> None:
         if self.benchmark not in BENCHMARKS:
@@ -160,9 +180,33 @@ class BenchmarkRunConfig:
             raise ValueError(f"sweep is {self.sweep!r}; expected ints >= 2")
         if not isinstance(self.dgmf, dict):
             raise ValueError(f"dgmf is {self.dgmf!r}; expected a mapping of DGMFConfig options")
+        if self.continuous is not None:
+            self._check_continuous(fidelities)
         if isinstance(self.samples_saved, bool) or not 0 <= self.samples_saved <= self.n_test:
             raise ValueError(
                 f"samples_saved is {self.samples_saved!r}; expected an int in [0, n_test]"
+            )
+
+    def _check_continuous(self, fidelities: tuple[int, ...]) -> None:
+        cont = self.continuous
+        if not isinstance(cont, ContinuousConfig):
+            raise ValueError(f"continuous is {cont!r}; expected a mapping of ContinuousConfig")
+        if cont.extrapolate is not None and not (
+            isinstance(cont.extrapolate, int) and cont.extrapolate > fidelities[-1]
+        ):
+            raise ValueError(
+                f"continuous.extrapolate is {cont.extrapolate!r}; expected an int above the "
+                f"finest fidelity {fidelities[-1]}, or null"
+            )
+        if cont.hold_out is not None and cont.hold_out not in fidelities[1:-1]:
+            raise ValueError(
+                f"continuous.hold_out is {cont.hold_out!r}; expected one of the middle fidelities "
+                f"{list(fidelities[1:-1])}, or null"
+            )
+        if isinstance(cont.n_test, bool) or not 1 <= cont.n_test <= self.n_test:
+            raise ValueError(
+                f"continuous.n_test is {cont.n_test!r}; expected an int in [1, n_test = "
+                f"{self.n_test}]"
             )
 
 

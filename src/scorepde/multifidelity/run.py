@@ -37,10 +37,12 @@ from scorepde.multifidelity.baselines import BASELINES, available_baselines
 from scorepde.multifidelity.benchmarks import MultiFidelityBenchmark, get_benchmark
 from scorepde.multifidelity.protocol import (
     MultiFidelityData,
+    Standardiser,
     evaluate_baselines,
     generate_data,
     make_training_set,
     nrmse,
+    to_finest_grid,
 )
 from scorepde.multifidelity.recipes import BenchmarkRunConfig, MFRecipe
 from scorepde.multifidelity.saved import write_marker
@@ -305,9 +307,116 @@ def run_benchmark_recipe(
                 f"({row['train_seconds']:.0f} s training, "
                 f"{row['predict_seconds']:.0f} s predicting)",
             )
+    if config.continuous is not None:
+        _continuous(data, config, dgmf_base, results, progress, name)
     report = write_report(out, name, config, results.values)
     _say(progress, f"[{name}] report: {report}")
     return report
+
+
+def _continuous(
+    data: MultiFidelityData,
+    config: BenchmarkRunConfig,
+    dgmf_base: Any,
+    results: _Results,
+    progress: bool,
+    name: str,
+) -> None:
+    """The continuous-fidelity experiments (see :class:`ContinuousConfig`), on repeat 0.
+
+    Every prediction is the mean of ``K`` samples, compared in the standardisation of the level
+    asked for: for a held-out level its training statistics (the protocol's subset at that
+    level); for the extrapolated level the same statistics computed from the finest level's
+    training inputs solved at that level (only its per-point mean and scale: no output of that
+    level is trained on). A prediction made at another level is carried over through physical
+    units (its own standardisation inverted, the asked level's applied).
+    """
+    from scorepde.multifidelity.dgmf import train_dgmf
+
+    cont = config.continuous
+    assert cont is not None
+    benchmark = data.benchmark
+    training, test = make_training_set(data, config.budgets, 0, config.seed)
+    m = cont.n_test
+    inputs = test.inputs[:m]
+    finest = training.fidelities[-1]
+    base = replace(dgmf_base, fidelity="continuous", seed=100 * config.seed)
+
+    def carried(model: Any, level: int, target: Standardiser) -> np.ndarray:
+        mean = model.sample(inputs, level).mean(axis=1).reshape(m, -1)
+        return target.transform(model.standardisers[level].inverse(mean))
+
+    if cont.extrapolate is not None and results.get("continuous", "extrapolate") is None:
+        level = cont.extrapolate
+        _say(
+            progress,
+            f"[{name}] continuous fidelity: trained on {list(training.fidelities)}, "
+            f"asked for {level}",
+        )
+        both = np.concatenate([training.inputs[-1], inputs])
+        start = time.perf_counter()
+        solved = benchmark.solve(both, level)
+        seconds = (time.perf_counter() - start) / both.shape[0]
+        fine = to_finest_grid(benchmark, solved, both, level).reshape(both.shape[0], -1)
+        n_fit = training.inputs[-1].shape[0]
+        statistics = Standardiser.fit(fine[:n_fit])
+        truth = statistics.transform(fine[n_fit:])
+        start = time.perf_counter()
+        model = train_dgmf(training, base)
+        trained = time.perf_counter() - start
+        asked = model.sample(inputs, level).mean(axis=1).reshape(m, -1)
+        finest_solver = statistics.transform(data.test_fields[finest][:m].reshape(m, -1))
+        results.put(
+            {
+                "level": level,
+                "trained": list(training.fidelities),
+                "n_test": m,
+                "seconds_per_solution": seconds,
+                "train_seconds": trained,
+                "nrmse": {
+                    f"DGMF (continuous) asked for {level}": nrmse(truth, asked),
+                    f"DGMF (continuous) asked for {finest}": nrmse(
+                        truth, carried(model, finest, statistics)
+                    ),
+                    f"solver at {finest}": nrmse(truth, finest_solver),
+                },
+            },
+            "continuous",
+            "extrapolate",
+        )
+    if cont.hold_out is not None and results.get("continuous", "hold_out") is None:
+        level = cont.hold_out
+        kept = tuple(f for f in training.fidelities if f != level)
+        _say(progress, f"[{name}] continuous fidelity: trained on {list(kept)}, asked for {level}")
+        index = training.fidelities.index(level)
+        statistics = training.standardisers[index]
+        truth = statistics.transform(data.test_fields[level][:m].reshape(m, -1))
+        start = time.perf_counter()
+        model = train_dgmf(training, replace(base, levels=kept))
+        trained = time.perf_counter() - start
+        lower, upper = training.fidelities[index - 1], training.fidelities[index + 1]
+        asked = model.sample(inputs, level).mean(axis=1).reshape(m, -1)
+        lower_solver = statistics.transform(data.test_fields[lower][:m].reshape(m, -1))
+        results.put(
+            {
+                "level": level,
+                "trained": list(kept),
+                "n_test": m,
+                "train_seconds": trained,
+                "nrmse": {
+                    f"DGMF (continuous) asked for {level}": nrmse(truth, asked),
+                    f"DGMF (continuous) asked for {lower}": nrmse(
+                        truth, carried(model, lower, statistics)
+                    ),
+                    f"DGMF (continuous) asked for {upper}": nrmse(
+                        truth, carried(model, upper, statistics)
+                    ),
+                    f"solver at {lower}": nrmse(truth, lower_solver),
+                },
+            },
+            "continuous",
+            "hold_out",
+        )
 
 
 def _run_method(
@@ -494,6 +603,22 @@ def write_report(out: Path, name: str, config: BenchmarkRunConfig, values: dict[
                 f"| {label}: {_LABELS.get(method, method)} | {_fmt(theirs)} | {_fmt(ours)} | "
                 f"{reduction:.1f} % | {paper_text} |"
             )
+    continuous = values.get("continuous") or {}
+    for part, title in (
+        ("extrapolate", "never seen, above the finest"),
+        ("hold_out", "left out of training"),
+    ):
+        row = continuous.get(part)
+        if not row:
+            continue
+        lines.append(
+            f"\n**Continuous fidelity: level {row['level']} ({title}).** DGMF with the fidelity "
+            f"as a number, trained on {row['trained']} (repeat 0's subsets, "
+            f"{row['train_seconds']:.0f} s), first {row['n_test']} test inputs, nRMSE in level "
+            f"{row['level']}'s standardisation against its solver:\n"
+        )
+        lines.append("| prediction | nRMSE |\n|---|---:|")
+        lines.extend(f"| {k} | {_fmt(v)} |" for k, v in row["nrmse"].items())
     figures = _figures(out, config, values)
     if figures:
         lines.append("")
