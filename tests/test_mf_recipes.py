@@ -247,3 +247,28 @@ def test_saved_dgmf_model_round_trips(tiny_run: tuple[Path, Path, str]) -> None:
 def test_mf_recipe_object_checks_kind() -> None:
     with pytest.raises(ConfigError, match="expected one of"):
         MFRecipe(name="x", multifidelity={"kind": "nope"})
+
+
+def test_continuous_run_reuses_its_model_for_the_extrapolation(tmp_path: Path) -> None:
+    recipe = json.loads(json.dumps(TINY))
+    options = recipe["multifidelity"]
+    options.update(
+        baselines=["coarse_solver"],
+        sweep=[],
+        methods=["dgmf"],
+        continuous={"extrapolate": 72, "hold_out": None, "n_test": 2},
+    )
+    options["dgmf"]["fidelity"] = "continuous"
+    out = tmp_path / "run"
+    result = runner.invoke(
+        app, ["run", str(_write(tmp_path / "c.yaml", recipe)), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    trained = results["methods"]["dgmf"]["0"]["metadata"]["train_seconds"]
+    assert results["continuous"]["extrapolate"]["train_seconds"] == pytest.approx(trained)
+    assert "hold_out" not in results["continuous"]
+    unseen = _sample(out, tmp_path / "u.npy", "--fidelity", "128", "--standardised")
+    assert unseen.exit_code == 0, unseen.output
+    assert np.load(tmp_path / "u.npy").shape == (3, 1, 64, 64)
+    assert_refused(_sample(out, tmp_path / "v.npy", "--fidelity", "128"), "--standardised")
