@@ -19,7 +19,8 @@ from scorepde.fileio import atomic_path
 _COLOURS = ("tab:blue", "tab:red", "tab:green", "tab:orange", "tab:purple")
 
 
-def _pyplot():
+def pyplot():
+    """``matplotlib.pyplot`` on the non-interactive Agg backend (figures are files here)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -28,12 +29,17 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: str | Path, *, tight: bool = True) -> Path:
+def save_figure(fig, path: str | Path, *, tight: bool = True) -> Path:
+    """Write ``fig`` as a PNG atomically (temp file + rename) and close it; returns ``path``."""
     path = Path(path)
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=120, bbox_inches="tight" if tight else None, format="png")
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path
+
+
+_pyplot = pyplot
+_save = save_figure
 
 
 def plot_mean_band(

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from scorepde.configuration import ConfigError, from_dict
+from scorepde.configuration import ConfigError, from_dict, load_yaml
 from scorepde.multifidelity.baselines import BASELINES
 from scorepde.multifidelity.benchmarks import BENCHMARKS
 from scorepde.multifidelity.protocol import DEFAULT_BUDGETS
@@ -246,13 +246,7 @@ def load_mf_recipe(name_or_path: str | Path) -> MFRecipe:
             f"unknown multi-fidelity recipe {str(name_or_path)!r}; shipped: "
             f"{list_mf_recipes()} (or give the path of a recipe .yaml file)"
         )
-    if not path.is_file():
-        raise FileNotFoundError(f"recipe file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({error})") from error
-    recipe = from_dict(MFRecipe, data or {}, where=str(path))
+    recipe = load_yaml(MFRecipe, path)
     if recipe.kind == "benchmark":
         recipe.benchmark_config()  # check the options now, not after the data are made
     return recipe

@@ -638,13 +638,9 @@ def write_report(out: Path, name: str, config: BenchmarkRunConfig, values: dict[
 
 
 def _figures(out: Path, config: BenchmarkRunConfig, values: dict[str, Any]) -> list[Path]:
-    import matplotlib
+    from scorepde.plotting import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from scorepde.fileio import atomic_path as _atomic
-
+    plt = pyplot()
     written = []
     sweep = values.get("sweep") or {}
     if sweep:
@@ -673,12 +669,7 @@ def _figures(out: Path, config: BenchmarkRunConfig, values: dict[str, Any]) -> l
         ax.set_xlabel("high-fidelity budget")
         ax.set_ylabel("nRMSE")
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = out / "budget_sweep.png"
-        with _atomic(path, suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=120, format="png")
-        plt.close(fig)
-        written.append(path)
+        written.append(save_figure(fig, out / "budget_sweep.png"))
     samples_file = out / "samples.npz"
     if samples_file.is_file():
         with np.load(samples_file) as archive:
@@ -704,10 +695,5 @@ def _figures(out: Path, config: BenchmarkRunConfig, values: dict[str, Any]) -> l
                 ax.set_yticks([])
                 fig.colorbar(shown, ax=ax, fraction=0.046)
             fig.suptitle("test input 0, standardised units", fontsize=9)
-            fig.tight_layout()
-            path = out / "example.png"
-            with _atomic(path, suffix=".png") as tmp:
-                fig.savefig(tmp, dpi=100, format="png")
-            plt.close(fig)
-            written.append(path)
+            written.append(save_figure(fig, out / "example.png"))
     return written
