@@ -104,7 +104,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "normalisation_degree": 2,
     "hidden": 256,
     "depth": 4,
-    "epochs": 100,
+    "epochs": 200,
     "samples_per_epoch": 10000,
     "batch_size": 256,
     "learning_rate": 1.0e-3,
@@ -136,9 +136,7 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
-        value, bool
-    )
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
 
 
 def _fail(key: str, value: Any, allowed: str) -> None:
@@ -410,7 +408,9 @@ def _train_model(
     spec = ConditioningSpec(vector_dim=len(names), n_labels=len(fidelities))
     sample_shape = (1, options["subspace_components"])
     backbone = complete_backbone(
-        BackboneConfig(name="mlp", options={"hidden": options["hidden"], "depth": options["depth"]}),
+        BackboneConfig(
+            name="mlp", options={"hidden": options["hidden"], "depth": options["depth"]}
+        ),
         sample_shape,
         spec,
     )
@@ -755,7 +755,11 @@ def _format_report(results: Mapping[str, Any]) -> str:
             f"| {name} | {record['fields']} | {record['seconds']:.3f} | "
             f"{record['relative_to_all_fine']:.3f} |"
         )
-    lines += ["", "| model | training s | optimiser steps | sampling s per field |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "| model | training s | optimiser steps | sampling s per field |",
+        "|---|---|---|---|",
+    ]
     for name in MODEL_NAMES:
         lines.append(
             f"| {name} | {results['training_seconds'][name]:.0f} | {results['optimiser_steps']} | "
