@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,8 @@ SMOKE: dict[str, Any] = {
     "subspace_components": 16,
     "hidden": 32,
     "depth": 1,
-    "epochs": 3,
-    "samples_per_epoch": 512,
+    "epochs": 2,
+    "samples_per_epoch": 256,
     "batch_size": 64,
     "steps": 4,
     "evaluation_conditions": [[0.0, 0.1, 25.0]],
@@ -127,6 +128,22 @@ def test_resume_reuses_data_and_trained_models(smoke_run: tuple[Path, Path, list
     assert sum("reusing trained model" in line for line in lines) == 3
     assert not any(line.startswith("training ") for line in lines)
     assert sum(line.startswith("reusing ") and ".npz" in line for line in lines) == 3
+
+
+def test_resume_retrains_only_what_changed_options_touch(
+    smoke_run: tuple[Path, Path, list[str]], tmp_path: Path
+) -> None:
+    out, _, _ = smoke_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    lines: list[str] = []
+    changed = {**SMOKE, "n_samples": 30, "learning_rate": 2.0e-3}
+    run_battery_mf(changed, copy, name="changed", progress=False, log=lines.append)
+    assert sum("reusing trained model" in line for line in lines) == 0
+    assert sum(line.startswith("training ") for line in lines) == 3
+    assert sum(".npz" in line and line.startswith("reusing ") for line in lines) == 3
+    results = json.loads((copy / "results.json").read_text())
+    assert results["options"]["n_samples"] == 30
 
 
 @pytest.mark.parametrize(

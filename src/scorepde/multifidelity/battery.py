@@ -48,6 +48,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -126,6 +127,15 @@ PROCESS = {"name": "vp", "beta_min": 0.1, "beta_max": 20.0, "t_min": 1.0e-5}
 DESCRIPTION_FILE = "multifidelity.json"
 #: Seed-sequence key of the drawn evaluation conditions (apart from the training design).
 _EVALUATION_DESIGN = 0xE7A1
+
+
+#: Where progress lines go (None: nowhere).
+Log = Callable[[str], None] | None
+
+
+def _say(log: Log, message: str) -> None:
+    if log is not None:
+        log(message)
 
 
 # ---------------------------------------------------------------------- options
@@ -320,33 +330,52 @@ def _simulate_level(options: dict[str, Any], n_points: int, n_conditions: int) -
     }
 
 
+#: Options that fix the data files (the rest change only the models or the evaluation).
+DATA_KEYS = ("fidelities", "n_conditions", "per_condition", "design", "data_seed")
+#: Options that do not change a trained model (only how it is evaluated or run).
+EVALUATION_KEYS = (
+    "sampler",
+    "steps",
+    "evaluation_conditions",
+    "drawn_conditions",
+    "n_samples",
+    "evaluation_seed",
+    "num_threads",
+)
+
+
+def _data_key(options: Mapping[str, Any], n_points: int) -> str:
+    return json.dumps({"n_points": n_points, **{k: options[k] for k in DATA_KEYS}})
+
+
+def _model_key(options: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in options.items() if k not in EVALUATION_KEYS}
+
+
 def _load_or_simulate(
     path: Path, options: dict[str, Any], n_points: int, n_conditions: int, resume: bool, log: Log
 ) -> dict[str, Any]:
-    expected = (n_conditions * options["per_condition"], 2, options["fidelities"][-1])
+    """The level's data from ``path`` when it was made with the same data options (and
+    ``resume``), else simulated and written atomically."""
+    key = _data_key(options, n_points)
     if resume and path.is_file():
         with np.load(path) as stored:
-            data = {key: stored[key] for key in stored.files}
-        if data["fields"].shape == expected:
+            data = {name: stored[name] for name in stored.files}
+        if str(data.get("key")) == key:
             _say(log, f"reusing {path}")
             data["seconds"] = float(data["seconds"])
             return data
-        _say(log, f"{path} holds fields {data['fields'].shape}, expected {expected}: redoing it")
+        _say(log, f"{path} was made with other data options: simulating it again")
     data = _simulate_level(options, n_points, n_conditions)
     with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, **data)
-    _say(log, f"simulated {expected[0]} fields at N = {n_points} in {data['seconds']:.2f} s")
+        np.savez(handle, key=np.array(key), **data)
+    _say(
+        log, f"simulated {len(data['fields'])} fields at N = {n_points} in {data['seconds']:.2f} s"
+    )
     return data
 
 
 # ---------------------------------------------------------------------- models
-
-Log = Callable[[str], None] | None
-
-
-def _say(log: Log, message: str) -> None:
-    if log is not None:
-        log(message)
 
 
 @dataclass
@@ -486,6 +515,7 @@ def _train_model(
         "steps": options["steps"],
         "train_seconds": seconds,
         "training_fields": sizes,
+        "options": _model_key(options),
     }
     atomic_write_text(folder / DESCRIPTION_FILE, json.dumps(description, indent=2) + "\n")
     _say(log, f"{name} trained in {seconds:.0f} s, exported to {folder}")
@@ -830,10 +860,15 @@ def run_battery_mf(
     for model_name in MODEL_NAMES:
         folder = folders[model_name]
         if resume and (folder / DESCRIPTION_FILE).is_file():
-            models[model_name] = load_battery_mf(folder)
-            train_seconds[model_name] = float(models[model_name].description["train_seconds"])
-            _say(log, f"reusing trained model {model_name} in {folder}")
-            continue
+            stored = load_battery_mf(folder)
+            if stored.description.get("options") == _model_key(resolved):
+                models[model_name] = stored
+                train_seconds[model_name] = float(stored.description["train_seconds"])
+                _say(log, f"reusing trained model {model_name} in {folder}")
+                continue
+            _say(log, f"{folder} was trained with other options: training {model_name} again")
+            (folder / DESCRIPTION_FILE).unlink()
+            shutil.rmtree(out / "training" / model_name, ignore_errors=True)
         _train_model(
             model_name,
             plans[model_name],
