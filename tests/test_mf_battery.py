@@ -97,7 +97,8 @@ def test_run_writes_report_and_results_with_three_models_and_the_floor(
         for row in part["conditions"]:
             for measure in ("mean_error", "std_error", "coverage"):
                 assert len(row[measure]) == 2 and all(math.isfinite(v) for v in row[measure])
-    for model in evaluation["models"].values():
+    assert set(evaluation["coarse_labels"]) == {"multifidelity@13", "multifidelity@25"}
+    for model in [*evaluation["models"].values(), *evaluation["coarse_labels"].values()]:
         assert all(math.isfinite(r["energy_ratio"]) for r in model["conditions"])
     # the floor is two simulator sets of one law: coverage near the nominal 95 %
     floor_coverage = np.array([r["coverage"] for r in evaluation["floor"]["conditions"]])

@@ -565,8 +565,8 @@ class BatteryMFModel:
         conditions ``values = (U0, l, F_right)`` for the trained ``fidelity`` (interpolated
         to the finest grid when coarser). seed: sample ``i`` uses the noise stream
         ``(seed, i)``. sampler / steps: None uses the run's (``multifidelity.json``)."""
-        if _is_int(fidelity) and int(fidelity) in self.fidelities:
-            fidelity = int(fidelity)
+        if _is_number(fidelity) and float(fidelity) in self.fidelities:
+            fidelity = int(fidelity)  # 100 or 100.0
         else:
             raise ValueError(
                 f"fidelity = {fidelity!r} was not trained by this model; trained fidelities: "
@@ -652,21 +652,29 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def _evaluate(
     models: Mapping[str, BatteryMFModel], options: dict[str, Any], log: Log
 ) -> dict[str, Any]:
+    """Every model at the finest fidelity, and the multi-fidelity model asked for each of its
+    coarser levels too (``coarse_labels``), against the same two fresh simulator sets at the
+    finest grid per condition."""
     problem = _problem(options["fidelities"][-1])
     fine = options["fidelities"][-1]
     conditions, labels = _evaluation_conditions(options)
     n = options["n_samples"]
-    per_model: dict[str, list[dict[str, Any]]] = {name: [] for name in models}
+    runs = [(name, model, fine) for name, model in models.items()]
+    runs += [
+        (f"multifidelity@{f}", models["multifidelity"], f)
+        for f in models["multifidelity"].fidelities[:-1]
+    ]
+    per_run: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in runs}
     floor_rows: list[dict[str, Any]] = []
-    sample_seconds = dict.fromkeys(models, 0.0)
+    sample_seconds = dict.fromkeys(per_run, 0.0)
     for index, row in enumerate(conditions):
         seed = options["evaluation_seed"]
         sim_a = simulator_reference(problem, row, n, seed=seed, index=index, stream=0)
         sim_b = simulator_reference(problem, row, n, seed=seed, index=index, stream=1)
         condition = dict(zip(problem.condition_names, map(float, row), strict=True))
-        for name, model in models.items():
+        for name, model, fidelity in runs:
             start = time.perf_counter()
-            fields = model.sample(row, n, fine, seed=options["seed"])
+            fields = model.sample(row, n, fidelity, seed=options["seed"])
             sample_seconds[name] += time.perf_counter() - start
             comparison = compare_sample_sets(
                 fields,
@@ -675,10 +683,10 @@ def _evaluate(
                 spec=problem.field_spec,
                 mean_error_norm=problem.mean_error_norm,
             )
-            per_model[name].append(
+            per_run[name].append(
                 {"condition": condition, "label": labels[index], **_measures(comparison, "metrics")}
             )
-            if name == next(iter(models)):
+            if name == runs[0][0]:
                 floor_rows.append(
                     {
                         "condition": condition,
@@ -687,17 +695,20 @@ def _evaluate(
                     }
                 )
         _say(log, f"evaluated condition {index + 1}/{len(conditions)} {condition}")
+
+    def record(name: str) -> dict[str, Any]:
+        rows = per_run[name]
+        return {
+            "conditions": rows,
+            "summary": _summary(rows),
+            "sample_seconds_per_field": sample_seconds[name] / (n * len(conditions)),
+        }
+
     return {
         "conditions": conditions.tolist(),
         "labels": labels,
-        "models": {
-            name: {
-                "conditions": rows,
-                "summary": _summary(rows),
-                "sample_seconds_per_field": sample_seconds[name] / (n * len(conditions)),
-            }
-            for name, rows in per_model.items()
-        },
+        "models": {name: record(name) for name in models},
+        "coarse_labels": {name: record(name) for name, _, _ in runs[len(models) :]},
         "floor": {"conditions": floor_rows, "summary": _summary(floor_rows)},
     }
 
@@ -750,6 +761,16 @@ def _format_report(results: Mapping[str, Any]) -> str:
             summary = evaluation["models"][name]["summary"]
             lines.append(_row(_LABELS[name].format(pct=pct), summary, what))
         lines.append(_row(_LABELS["floor"], evaluation["floor"]["summary"], what))
+    lines += [
+        "",
+        f"## The multi-fidelity model asked for its coarser levels, against N = "
+        f"{options['fidelities'][-1]} simulations (mean over the conditions)",
+        "",
+        header,
+    ]
+    for name, record in evaluation["coarse_labels"].items():
+        label = f"multi-fidelity, label N = {name.split('@')[1]}"
+        lines.append(_row(label, record["summary"], "mean"))
     lines += ["", "## Per condition: energy ratio", ""]
     names = ["condition", *MODEL_NAMES]
     lines += ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
