@@ -25,9 +25,11 @@ principal directions of the fields after a condition-dependent standardisation
 (``ConditionalNormaliser`` of degree ``normalisation_degree``), VP process with
 ``t_min = 1e-5``, EDM preconditioning, DPM-Solver++(2M) on the probability-flow ODE; ``U0`` is
 pinned (the fields are declared invariant in it). Each model's normaliser is fitted on the
-*fine* fields it trains on (so ``multifidelity`` and ``fine_10`` share theirs: the coarse data
-are the only difference between them); the coarse fields are mapped through it as they are
-(their discretisation error is part of what the label tells the network).
+*fine* fields it trains on (``normaliser_data: fine``: ``multifidelity`` and ``fine_10`` then
+share theirs, so the coarse data are the only difference between them), or its conditional
+mean and scale on every level it trains on and its principal directions on the fine fields
+(``all``); the coarse fields are mapped through it as they are (their discretisation error is
+part of what the label tells the network).
 
 Evaluation at the finest level: for each evaluation condition, ``n_samples`` fields of every
 model against two fresh independent simulator sets at ``N_fine`` (``compare_sample_sets``:
@@ -101,6 +103,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "design": "sobol",
     "data_seed": 0,
     "level_weights": "balanced",
+    "normaliser_data": "fine",
     "subspace_components": 48,
     "normalisation_degree": 2,
     "hidden": 256,
@@ -234,6 +237,8 @@ def resolve_options(options: Mapping[str, Any]) -> dict[str, Any]:
         _fail("ema_decay", merged["ema_decay"], "a number in [0, 1)")
     if merged["design"] not in DESIGNS:
         _fail("design", merged["design"], f"one of {list(DESIGNS)}")
+    if merged["normaliser_data"] not in ("fine", "all"):
+        _fail("normaliser_data", merged["normaliser_data"], "'fine' or 'all'")
     if merged["level_weights"] not in ("balanced", "size"):
         _fail("level_weights", merged["level_weights"], "'balanced' or 'size'")
     if merged["sampler"] not in SAMPLERS:
@@ -417,10 +422,19 @@ def _train_model(
     if finest.fidelity != fidelities[-1]:
         raise ValueError(f"model {name}: its last level must be the finest, {fidelities[-1]}")
     encoded_fine = _encode(encoder, pinned, names, finest.conditions)
-    normaliser = SubspaceNormaliser(
-        ConditionalNormaliser(degree=options["normalisation_degree"], channels=problem.channels),
-        options["subspace_components"],
-    ).fit(finest.fields, encoded_fine, finest.groups)
+    base = ConditionalNormaliser(degree=options["normalisation_degree"], channels=problem.channels)
+    if options["normaliser_data"] == "all" and len(levels) > 1:
+        # the condition-dependent mean and scale from every level (each level's design points
+        # are their own groups); the principal directions from the fine fields alone
+        offsets = np.cumsum([0, *(int(level.groups.max()) + 1 for level in levels[:-1])])
+        base.fit(
+            np.concatenate([level.fields for level in levels]),
+            np.concatenate([_encode(encoder, pinned, names, lv.conditions) for lv in levels]),
+            np.concatenate([lv.groups + off for lv, off in zip(levels, offsets, strict=True)]),
+        )
+    normaliser = SubspaceNormaliser(base, options["subspace_components"]).fit(
+        finest.fields, encoded_fine, finest.groups
+    )
     label_of = {f: i for i, f in enumerate(fidelities)}
     groups = []
     for level in levels:
