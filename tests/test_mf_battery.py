@@ -138,7 +138,7 @@ def test_resume_retrains_only_what_changed_options_touch(
     copy = tmp_path / "run"
     shutil.copytree(out, copy)
     lines: list[str] = []
-    changed = {**SMOKE, "n_samples": 30, "learning_rate": 2.0e-3}
+    changed = {**SMOKE, "n_samples": 30, "normaliser_data": "fine"}
     run_battery_mf(changed, copy, name="changed", progress=False, log=lines.append)
     assert sum("reusing trained model" in line for line in lines) == 0
     assert sum(line.startswith("training ") for line in lines) == 3
@@ -157,6 +157,7 @@ def test_resume_retrains_only_what_changed_options_touch(
         ({"sampler": "nope"}, ["sampler", "'nope'", "ode_dpm2m"]),
         ({"epochs": 0}, ["epochs", "0", ">= 1"]),
         ({"level_weights": "equal"}, ["level_weights", "'equal'", "balanced"]),
+        ({"normaliser_data": "coarse"}, ["normaliser_data", "'coarse'", "'all'"]),
         ({"evaluation_conditions": [[0.0, 0.1]]}, ["evaluation_conditions", "U0, l, F_right"]),
         ({"subspace_components": 500}, ["subspace_components", "500"]),
     ],

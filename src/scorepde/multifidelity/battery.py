@@ -103,7 +103,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "design": "sobol",
     "data_seed": 0,
     "level_weights": "balanced",
-    "normaliser_data": "fine",
+    "normaliser_data": "all",
     "subspace_components": 48,
     "normalisation_degree": 2,
     "hidden": 256,
