@@ -73,10 +73,11 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]
 
 def test_shipped_recipes_load_and_check_their_network_options() -> None:
     from scorepde.configuration import from_dict
+    from scorepde.multifidelity.battery import resolve_options
     from scorepde.multifidelity.dgmf import DGMFConfig
 
     names = list_mf_recipes()
-    for expected in ("mf-poisson", "mf-heat", "mf-burgers", "mf-poisson-gpu"):
+    for expected in ("mf-poisson", "mf-heat", "mf-burgers", "mf-battery", "mf-battery-gpu"):
         assert expected in names
     for name in names:
         assert is_mf_recipe(name)
@@ -86,6 +87,8 @@ def test_shipped_recipes_load_and_check_their_network_options() -> None:
             config = recipe.benchmark_config()
             from_dict(DGMFConfig, dict(config.dgmf))
             assert config.network_repeats <= config.repeats
+        else:
+            resolve_options(recipe.options)  # the battery's options, checked
     assert not is_mf_recipe("battery-quick")
 
 

@@ -116,6 +116,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "ema_decay": 0.999,
     "seed": 0,
     "num_threads": 1,
+    "device": "cpu",
     "sampler": "ode_dpm2m",
     "steps": 19,
     "evaluation_conditions": [[0.0, 0.1, 25.0], [0.0, 0.25, 25.0]],
@@ -241,6 +242,8 @@ def resolve_options(options: Mapping[str, Any]) -> dict[str, Any]:
         _fail("normaliser_data", merged["normaliser_data"], "'fine' or 'all'")
     if merged["level_weights"] not in ("balanced", "size"):
         _fail("level_weights", merged["level_weights"], "'balanced' or 'size'")
+    if merged["device"] not in ("cpu", "cuda", "auto"):
+        _fail("device", merged["device"], "'cpu', 'cuda' or 'auto'")
     if merged["sampler"] not in SAMPLERS:
         _fail("sampler", merged["sampler"], f"one of {sorted(SAMPLERS)}")
     rows = merged["evaluation_conditions"]
@@ -470,7 +473,7 @@ def _train_model(
         checkpoint_every=max(1, options["epochs"] // 4),
         keep_checkpoints=1,
         seed=options["seed"],
-        device="cpu",
+        device=options["device"],
         precision="fp32",
         compile="off",
         num_threads=options["num_threads"],
@@ -574,11 +577,13 @@ class BatteryMFModel:
         seed: int = 0,
         sampler: str | None = None,
         steps: int | None = None,
+        device: str = "cpu",
     ) -> np.ndarray:
         """``n`` fields ``(n, 2, N_fine)`` (``c`` mol/m^3, ``phi`` V) at the physical
         conditions ``values = (U0, l, F_right)`` for the trained ``fidelity`` (interpolated
         to the finest grid when coarser). seed: sample ``i`` uses the noise stream
-        ``(seed, i)``. sampler / steps: None uses the run's (``multifidelity.json``)."""
+        ``(seed, i)``. sampler / steps: None uses the run's (``multifidelity.json``). device:
+        ``"cpu"``, ``"cuda"`` or ``"auto"``."""
         if _is_number(fidelity) and float(fidelity) in self.fidelities:
             fidelity = int(fidelity)  # 100 or 100.0
         else:
@@ -602,7 +607,7 @@ class BatteryMFModel:
         label = self.label_fidelities.index(fidelity)
         cond = Conditioning(vector=vector, labels=torch.full((int(n),), label, dtype=torch.int64))
         samples = self.model.sample_conditioned(
-            cond, int(n), sampler=sampler, steps=steps, seed=seed, device="cpu"
+            cond, int(n), sampler=sampler, steps=steps, seed=seed, device=device
         )
         return np.asarray(self.model.to_physical(samples, cond))
 
@@ -688,7 +693,7 @@ def _evaluate(
         condition = dict(zip(problem.condition_names, map(float, row), strict=True))
         for name, model, fidelity in runs:
             start = time.perf_counter()
-            fields = model.sample(row, n, fidelity, seed=options["seed"])
+            fields = model.sample(row, n, fidelity, seed=options["seed"], device=options["device"])
             sample_seconds[name] += time.perf_counter() - start
             comparison = compare_sample_sets(
                 fields,
