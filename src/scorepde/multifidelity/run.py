@@ -515,6 +515,13 @@ def _fmt(value: float) -> str:
     return f"{value:.3g}"
 
 
+def _reduction(theirs: float, ours: float) -> str:
+    """DGMF's error reduction against a reference, in %; past -1000 % as a ratio."""
+    if theirs <= 0 or ours > 11 * theirs:
+        return f"none: DGMF's error is {ours / theirs:.3g}x" if theirs > 0 else "none"
+    return f"{100.0 * (theirs - ours) / theirs:.1f} %"
+
+
 def write_report(out: Path, name: str, config: BenchmarkRunConfig, values: dict[str, Any]) -> Path:
     """``report.md`` and the figures from ``results.json``'s values."""
     n_paired = config.network_repeats
@@ -602,15 +609,14 @@ def write_report(out: Path, name: str, config: BenchmarkRunConfig, values: dict[
         paper_text = f"{paper:.1f} %" if paper is not None else "-"
         refs = []
         if others:
-            refs.append(("best other method", min(others, key=lambda r: r[1])))
+            refs.append(("the best other method", min(others, key=lambda r: r[1])))
         ar1 = [r for r in others if r[0] == "ar1_pca"]
         if ar1:
-            refs.append(("AR1 multi-fidelity GP", ar1[0]))
+            refs.append(("the earlier multi-fidelity method here", ar1[0]))
         for label, (method, theirs) in refs:
-            reduction = 100.0 * (theirs - ours) / theirs if theirs > 0 else float("-inf")
             lines.append(
                 f"| {label}: {_LABELS.get(method, method)} | {_fmt(theirs)} | {_fmt(ours)} | "
-                f"{reduction:.1f} % | {paper_text} |"
+                f"{_reduction(theirs, ours)} | {paper_text} |"
             )
     continuous = values.get("continuous") or {}
     for part, title in (
