@@ -8,6 +8,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from helpers import load_benchmark
@@ -37,7 +38,8 @@ def test_every_part_runs_and_payoff_follows_from_times(
     argv += ["--starts", "4", "--rmse-observations", "3", "--rmse-samples", "4"]
     argv += ["--calibration-observations", "4", "--calibration-samples", "3"]
     argv += ["--misspec-observations", "3", "--misspec-samples", "3", "--noise", "student_t"]
-    argv += ["--misspec-reference", "1", "--timing-samples", "6", "--ode-steps", "2"]
+    argv += ["--misspec-reference", "1", "--timing-samples", "6", "--slow-timing-samples", "4"]
+    argv += ["--ode-steps", "2", "--save-observation", str(tmp_path / "obs")]
     argv += ["--em-steps", "2", "--langevin-levels", "2", "--langevin-steps", "1"]
     argv += ["--training-seconds", "1000", "--json", str(out)]
     result = bench.main(argv)
@@ -58,10 +60,13 @@ def test_every_part_runs_and_payoff_follows_from_times(
         "annealed_langevin",
     ]
     for row in timing["rows"]:
-        assert row["finite"] and row["samples"] == 6
-        saved = timing["mcmc_seconds"] - row["seconds"]
+        assert row["finite"] and row["samples"] == (6 if row["sampler"] == "ode_dpm2m" else 4)
+        # the pay-off: training seconds over the seconds one observation saves (1000 samples)
+        saved = timing["mcmc_seconds"] - row["seconds"] * 1000 / row["samples"]
         expected = math.ceil(1000 / saved) if saved > 0 else None
         assert row["payoff_observations"] == expected
+    assert np.load(tmp_path / "obs" / "y.npy").shape == (2, 8, 8)
+    assert np.load(tmp_path / "obs" / "truth.npy").shape == (1, 8, 8)
 
 
 def test_sizes_are_checked() -> None:
