@@ -87,15 +87,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--observations", type=int, default=3, help="a: observations")
     parser.add_argument("--posterior-samples", type=int, default=500, help="a: score samples")
     parser.add_argument("--chains", type=int, default=8, help="MCMC chains")
-    parser.add_argument("--draws", type=int, default=2000, help="MCMC draws per chain")
-    parser.add_argument("--burn", type=int, default=2000, help="MCMC burn-in per chain")
+    parser.add_argument("--draws", type=int, default=1500, help="MCMC draws per chain")
+    parser.add_argument("--burn", type=int, default=1500, help="MCMC burn-in per chain")
     parser.add_argument("--starts", type=int, default=256, help="MCMC starting prior draws")
     # b-d
-    parser.add_argument("--rmse-observations", type=int, default=30, help="b: observations")
+    parser.add_argument("--rmse-observations", type=int, default=20, help="b: observations")
     parser.add_argument("--rmse-samples", type=int, default=32, help="b: samples each")
     parser.add_argument("--calibration-observations", type=int, default=100, help="c")
     parser.add_argument("--calibration-samples", type=int, default=20, help="c: samples each")
-    parser.add_argument("--misspec-observations", type=int, default=30, help="d: observations")
+    parser.add_argument("--misspec-observations", type=int, default=20, help="d: observations")
     parser.add_argument("--misspec-samples", type=int, default=32, help="d: samples each")
     parser.add_argument(
         "--factors", type=float, nargs="+", default=[0.5, 1.0, 2.0], help="d: observed/trained"
@@ -119,8 +119,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--slow-timing-samples",
         type=int,
-        default=None,
-        help="e: samples of euler_maruyama and annealed_langevin (default: --timing-samples); "
+        default=200,
+        help="e: samples of euler_maruyama and annealed_langevin (0: --timing-samples); "
         "the table scales every row to 1000 samples (the cost is linear in the number)",
     )
     parser.add_argument(
@@ -162,6 +162,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ):
         if getattr(args, name) < 2:
             raise SystemExit(f"--{name.replace('_', '-')} = {getattr(args, name)}; expected >= 2")
+    if args.slow_timing_samples == 1 or args.slow_timing_samples < 0:
+        raise SystemExit(f"--slow-timing-samples = {args.slow_timing_samples}; expected 0 or >= 2")
     return args
 
 
@@ -294,7 +296,7 @@ def timing_rows(
     rows = []
     for name, steps, evaluations, options in specs:
         count = args.timing_samples
-        if options.pop("slow", False) and args.slow_timing_samples is not None:
+        if options.pop("slow", False) and args.slow_timing_samples > 0:
             count = args.slow_timing_samples
         sampler = make_sampler(posterior, name, steps, args.batch_size, **options)
         start = time.perf_counter()
