@@ -245,7 +245,7 @@ def rmse_markdown(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def calibration_markdown(record: dict[str, Any]) -> str:
-    """Part c's one-row table from ``CalibrationResult.to_dict()`` plus the coverages."""
+    """Part c's one-row table from the record :func:`run` keeps (max KS, critical, coverages)."""
     cover = record["coverage_at"]
     return "\n".join(
         [
