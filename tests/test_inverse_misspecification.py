@@ -105,3 +105,32 @@ def test_scale_noise_and_errors() -> None:
             n_samples=5,
             seed=0,
         )
+
+
+def test_components_the_reference_pins_exactly_are_left_out_and_counted() -> None:
+    """A reference std of 0 (a cell no reference draw moves) must not turn the standardised
+    columns into inf/nan; the other components still measure the bias."""
+    exact = linear_gaussian_reference(PROBLEM)
+
+    def pinned(y: np.ndarray, noise: object) -> tuple[np.ndarray, np.ndarray]:
+        mean, std = exact(y, noise)
+        std = np.array(std, dtype=float, copy=True)
+        std[..., 0] = 0.0
+        return mean, std
+
+    rows = noise_misspecification(
+        _exact_at_trained,
+        PROBLEM.sample_prior,
+        PROBLEM.forward,
+        PROBLEM.noise,
+        [PROBLEM.noise],
+        n_observations=40,
+        n_samples=50,
+        seed=2,
+        reference_posterior=pinned,
+    )
+    row = rows[0]
+    assert row["components_without_spread"] == 40
+    for key in ("mean_bias", "exact_trained_bias", "std_ratio"):
+        assert np.isfinite(row[key]), key
+    assert row["std_ratio"] == pytest.approx(1.0, abs=0.1)

@@ -14,6 +14,8 @@ both effects on the same truths ``x_true ~ p(x)`` for each observed noise model:
   a perfect model trained at the wrong level would give; the difference to ``mean_bias`` is the
   model's own error.
 * ``std_ratio``: mean over observations and components of ``std_model / std_exact``.
+  Components whose reference std is 0 (a point mass) are left out of these three and counted
+  in ``components_without_spread``.
 * ``rmse_truth`` (and ``rmse_truth_exact``): RMS distance of the posterior mean (of the exact
   posterior mean) from ``x_true``, in ``x``'s units; available without a reference.
 * ``coverage_<level>``: fraction of (observation, component) pairs whose ``x_true`` lies in the
@@ -172,7 +174,8 @@ def _describe(noise: NoiseModel) -> str:
 
 
 def _rms(values: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(values))))
+    """Root mean square; NaN for no values."""
+    return float(np.sqrt(np.mean(np.square(values)))) if np.size(values) else float("nan")
 
 
 def noise_misspecification(
@@ -240,9 +243,19 @@ def noise_misspecification(
             exact_mean = np.stack([p[0] for p in pairs])
             exact_std = np.stack([p[1] for p in pairs])
             at_trained = np.stack([reference_posterior(y, trained_noise)[0] for y in subset])
-            row["mean_bias"] = _rms((mean[referenced] - exact_mean) / exact_std)
-            row["exact_trained_bias"] = _rms((at_trained - exact_mean) / exact_std)
-            row["std_ratio"] = float(np.mean(std[referenced] / exact_std))
+            # a component the reference pins exactly (std 0: e.g. a cell no inclusion of the
+            # reference's draws reaches) has no std units; it is left out and counted
+            spread = exact_std > 0
+            row["mean_bias"] = _rms(
+                ((mean[referenced] - exact_mean) / np.where(spread, exact_std, 1))[spread]
+            )
+            row["exact_trained_bias"] = _rms(
+                ((at_trained - exact_mean) / np.where(spread, exact_std, 1))[spread]
+            )
+            row["std_ratio"] = float(
+                np.mean((std[referenced] / np.where(spread, exact_std, 1))[spread])
+            )
+            row["components_without_spread"] = int(spread.size - spread.sum())
         row["rmse_truth"] = _rms(mean - truths)
         if reference_posterior is not None:
             row["rmse_truth_exact"] = _rms(exact_mean - truths[referenced])
