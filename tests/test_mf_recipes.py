@@ -231,6 +231,9 @@ def test_sample_refuses_bad_fidelity_and_conditions(
     )
     assert_refused(bad, "flux_left = 5.0 is outside the trained box")
     assert_refused(_sample(out, tmp_path / "z.h5"), "writes .npy files only")
+    assert_refused(
+        _sample(out, tmp_path / "w.npy", "--sampler", "euler_maruyama"), "its run's sampler"
+    )
 
 
 def test_saved_dgmf_model_round_trips(tiny_run: tuple[Path, Path, str]) -> None:

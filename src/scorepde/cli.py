@@ -679,6 +679,13 @@ def sample(
         from scorepde.multifidelity.saved import find_multifidelity_model
 
         if find_multifidelity_model(checkpoint) is not None:
+            if sampler is not None or steps is not None:
+                raise typer.BadParameter(
+                    f"--sampler {sampler} / --steps {steps}: a multi-fidelity model samples with "
+                    "its run's sampler and steps (the recipe's dgmf or battery options); leave "
+                    "them out",
+                    param_hint="--sampler",
+                )
             _sample_multifidelity(
                 checkpoint, fidelity, standardised, U0, length, F_right, condition, n, seed, out
             )
