@@ -737,18 +737,20 @@ def run_network_method(
     Returns ``prediction`` ``(n_test, P)`` in the finest level's standardisation (what the
     protocol's nRMSE compares with ``test.fields``), ``samples`` ``(n_test, K, N, N)`` (score
     methods; None for the regression), ``train_seconds``, ``predict_seconds`` and the
-    model's ``metadata``. ``test.fields`` is not read.
+    model's ``metadata``, and the trained ``model`` (a :class:`DGMFModel`, or the
+    :class:`UNetRegressionModel`). ``test.fields`` is not read.
     """
     if name not in NETWORK_METHODS:
         raise ValueError(f"method is {name!r}; expected one of {NETWORK_METHODS}")
     finest = training.fidelities[-1]
     m = len(test.inputs)
     start = time.perf_counter()
+    model: DGMFModel | UNetRegressionModel
     if name == "unet_regression":
         regression = train_unet_regression(training, config)
         trained = time.perf_counter()
         prediction = regression.predict(test.inputs, finest).reshape(m, -1)
-        samples, metadata = None, regression.metadata
+        samples, metadata, model = None, regression.metadata, regression
     else:
         levels = "finest" if name == "score_high" else config.levels
         model = train_dgmf(training, replace(config, levels=levels))
@@ -762,4 +764,5 @@ def run_network_method(
         "train_seconds": trained - start,
         "predict_seconds": time.perf_counter() - trained,
         "metadata": metadata,
+        "model": model,
     }

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from scorepde.configuration import ConfigError, from_dict
+from scorepde.configuration import from_dict
 from scorepde.fileio import atomic_path, atomic_write_text
 from scorepde.multifidelity.baselines import BASELINES, available_baselines
 from scorepde.multifidelity.benchmarks import MultiFidelityBenchmark, get_benchmark
@@ -229,10 +229,7 @@ def run_benchmark_recipe(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     benchmark = get_benchmark(config.benchmark)
-    try:
-        dgmf_base = from_dict(DGMFConfig, dict(config.dgmf), where=f"{name}.multifidelity.dgmf")
-    except ConfigError:
-        raise
+    dgmf_base = from_dict(DGMFConfig, dict(config.dgmf), where=f"{name}.multifidelity.dgmf")
     key = {**_data_key(config), "budgets": config.budgets}
     results = _Results(out / RESULTS_FILE, key, resume)
 
@@ -438,62 +435,60 @@ def _run_method(
     config: BenchmarkRunConfig,
     name: str,
 ) -> dict[str, Any]:
-    from scorepde.multifidelity.dgmf import band_coverage, run_network_method, train_dgmf
+    from scorepde.multifidelity.dgmf import band_coverage, run_network_method
 
-    finest = training.fidelities[-1]
-    m = len(test.inputs)
-    if method == "dgmf":
-        start = time.perf_counter()
-        model = train_dgmf(training, dgmf_config)
-        trained = time.perf_counter()
-        samples = model.sample(test.inputs, finest)
-        predicted = time.perf_counter()
-        prediction = samples.mean(axis=1).reshape(m, -1)
-        if repeat == 0:
-            benchmark = get_benchmark(config.benchmark)
-            model.save(out / MODEL_DIR)
-            write_marker(
-                out / MODEL_DIR,
-                "dgmf",
-                model.fidelities,
-                benchmark=config.benchmark,
-                input_names=list(benchmark.input_names),
-                axis_names=list(benchmark.axis_names),
-                recipe=name,
-            )
-            keep = config.samples_saved
-            truth = test.fields.reshape(m, model.grid, model.grid)
-            coarse = test.raw[training.fidelities[-2]].reshape(m, -1)
-            coarse = training.finest.transform(coarse).reshape(m, model.grid, model.grid)
-            with atomic_path(out / "samples.npz", suffix=".npz") as tmp, open(tmp, "wb") as fh:
-                np.savez(
-                    fh,
-                    inputs=test.inputs[:keep],
-                    truth=truth[:keep],
-                    samples=samples[:keep],
-                    coarse=coarse[:keep],
-                )
-        row = {
-            "train_seconds": trained - start,
-            "predict_seconds": predicted - trained,
-            "metadata": model.metadata,
-        }
-    else:
-        result = run_network_method(method, dgmf_config, training, test)
-        samples, prediction = result["samples"], result["prediction"]
-        row = {
-            "train_seconds": result["train_seconds"],
-            "predict_seconds": result["predict_seconds"],
-            "metadata": result["metadata"],
-        }
-    row["nrmse"] = nrmse(test.fields, prediction)
+    result = run_network_method(method, dgmf_config, training, test)
+    samples, prediction = result["samples"], result["prediction"]
+    if method == "dgmf" and repeat == 0:
+        _save_dgmf(result["model"], training, test, samples, out, config, name)
+    row: dict[str, Any] = {
+        "train_seconds": result["train_seconds"],
+        "predict_seconds": result["predict_seconds"],
+        "nrmse": nrmse(test.fields, prediction),
+    }
     if samples is not None:
         truth = test.fields.reshape(samples.shape[0], *samples.shape[2:])
         row["coverage"] = band_coverage(samples, truth)
     row["metadata"] = {
-        k: v for k, v in row["metadata"].items() if isinstance(v, str | int | float | bool)
+        k: v for k, v in result["metadata"].items() if isinstance(v, str | int | float | bool)
     }
     return row
+
+
+def _save_dgmf(
+    model: Any,
+    training: Any,
+    test: Any,
+    samples: np.ndarray,
+    out: Path,
+    config: BenchmarkRunConfig,
+    name: str,
+) -> None:
+    """The DGMF model of repeat 0 in ``out/model`` (marked for the CLI) and the samples of the
+    first ``samples_saved`` test inputs with their truth and coarse answer (the figure)."""
+    benchmark = get_benchmark(config.benchmark)
+    model.save(out / MODEL_DIR)
+    write_marker(
+        out / MODEL_DIR,
+        "dgmf",
+        model.fidelities,
+        benchmark=config.benchmark,
+        input_names=list(benchmark.input_names),
+        axis_names=list(benchmark.axis_names),
+        recipe=name,
+    )
+    m, keep = len(test.inputs), config.samples_saved
+    truth = test.fields.reshape(m, model.grid, model.grid)
+    coarse = test.raw[training.fidelities[-2]].reshape(m, -1)
+    coarse = training.finest.transform(coarse).reshape(m, model.grid, model.grid)
+    with atomic_path(out / "samples.npz", suffix=".npz") as tmp, open(tmp, "wb") as handle:
+        np.savez(
+            handle,
+            inputs=test.inputs[:keep],
+            truth=truth[:keep],
+            samples=samples[:keep],
+            coarse=coarse[:keep],
+        )
 
 
 # ------------------------------------------------------------------------------ report
