@@ -17,6 +17,7 @@ from scorepde.inverse.problems import build_inverse_problem
 from scorepde.nets.registry import BackboneConfig
 from scorepde.training.config import TrainConfig
 from scorepde.training.model_config import ModelConfig
+from scorepde.training.transforms import LinearEstimateStandardiser
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -71,3 +72,112 @@ def test_bench_elasticity_smallest_run(capsys: pytest.CaptureFixture[str]) -> No
         (8, "grf", 4),
     ]
     assert all(row["pairs_per_s"] > 0 for row in rows)
+
+
+def _unet(cond_channels: int) -> ModelConfig:
+    return ModelConfig(
+        backbone=BackboneConfig(
+            name="unet",
+            options={
+                "in_channels": 1,
+                "out_channels": 1,
+                "dims": 2,
+                "cond_channels": cond_channels,
+                "base_channels": 8,
+                "channel_mults": [1, 2],
+            },
+        ),
+        process={"name": "ve", "sigma_min": 0.01, "sigma_max": 20.0},
+        sigma_data=1.0,
+        parametrisation="edm",
+    )
+
+
+def test_linear_estimate_channels_train_save_load_and_sample(tmp_path: Path) -> None:
+    """y_as="fields_linear": the displacement (2 channels) and the linear estimate of log mu (1
+    channel) enter the U-Net; the gain is fitted on the training pairs, saved with the model
+    and the reloaded posterior gives the same samples."""
+    torch.set_num_threads(1)
+    problem = build_inverse_problem("elasticity", {"prior": "inclusion", "n_cells": 8})
+    x, y = from_simulator(problem.sample_prior, problem.forward, problem.noise, 48, 0)
+    training = TrainConfig(
+        epochs=1, batch_size=16, checkpoint_every=1, num_threads=1, plot=False, device="cpu"
+    )
+    posterior = AmortisedPosterior().train(
+        x, y, run_dir=tmp_path / "run", model=_unet(3), training=training, y_as="fields_linear"
+    )
+    transform = posterior.y_standardiser
+    assert isinstance(transform, LinearEstimateStandardiser)
+    assert posterior.model.conditioning_spec.field_channels == 3
+    assert transform.transform(y[:5]).shape == (5, 3, 8, 8)
+    samples = posterior.sample(3, y[0], steps=4, seed=0, device="cpu")
+    assert samples.shape == (3, 1, 8, 8) and np.all(np.isfinite(samples))
+    saved = posterior.save(tmp_path / "model")
+    for folder in (tmp_path / "run", saved):
+        again = AmortisedPosterior.load(folder)
+        assert again.y_as == "fields_linear"
+        np.testing.assert_array_equal(transform.gain, again.y_standardiser.gain)
+        np.testing.assert_array_equal(samples, again.sample(3, y[0], steps=4, seed=0, device="cpu"))
+
+
+def test_linear_estimate_is_the_least_squares_fit() -> None:
+    """The appended channel is the least-squares estimate of the standardised x: on pairs where
+    x is an exact linear function of y it reproduces x; its residual is orthogonal to y."""
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal((400, 2, 3, 3))
+    x = (y[:, :1] - 0.5 * y[:, 1:]) * 2.0 + 1.0
+    x_std = (x - x.mean(0)) / x.std(0)
+    transform = LinearEstimateStandardiser.fit_pairs(y, x_std, ridge=1e-12)
+    out = transform.transform(y)
+    np.testing.assert_allclose(out[:, :2], (y - y.mean(0)) / y.std(0))
+    np.testing.assert_allclose(out[:, 2:], x_std, atol=1e-8)
+    noisy = x_std + rng.standard_normal(x_std.shape)
+    fitted = LinearEstimateStandardiser.fit_pairs(y, noisy).transform(y)[:, 2:]
+    residual = (noisy - fitted).reshape(400, -1)
+    z = ((y - y.mean(0)) / y.std(0)).reshape(400, -1)
+    assert np.max(np.abs(z.T @ residual) / 400) < 1e-3
+    record = transform.to_record()
+    again = LinearEstimateStandardiser.from_dict(record)
+    np.testing.assert_array_equal(again.transform(y[:3]), transform.transform(y[:3]))
+    with pytest.raises(TypeError, match="no inverse"):
+        transform.inverse(out)
+    with pytest.raises(ValueError, match="gain of shape"):
+        LinearEstimateStandardiser.from_dict({**record, "gain": record["gain"][:, :-1]})
+
+
+def test_fields_linear_refuses_wrong_shapes_and_channels(tmp_path: Path) -> None:
+    problem = build_inverse_problem("elasticity", {"prior": "inclusion", "n_cells": 8})
+    x, y = from_simulator(problem.sample_prior, problem.forward, problem.noise, 8, 0)
+    training = TrainConfig(epochs=1, batch_size=4, num_threads=1, plot=False, device="cpu")
+    with pytest.raises(ValueError, match=r"cond_channels = 2.*set cond_channels: 3"):
+        AmortisedPosterior().train(
+            x, y, run_dir=tmp_path / "a", model=_unet(2), training=training, y_as="fields_linear"
+        )
+    with pytest.raises(ValueError, match="on y's grid"):
+        AmortisedPosterior().train(
+            x[:, :, :4],
+            y,
+            run_dir=tmp_path / "b",
+            model=_unet(3),
+            training=training,
+            y_as="fields_linear",
+        )
+
+
+def test_out_of_fold_estimates_have_the_error_of_new_data() -> None:
+    """x independent of y (nothing to learn): the in-sample estimate fits the noise (residual
+    variance ~ 1 - dy/n), the cross-fitted one does not (residual variance >= 1, as on new
+    pairs)."""
+    rng = np.random.default_rng(1)
+    y = rng.standard_normal((300, 2, 50))
+    x = rng.standard_normal((300, 1, 50))
+    transform = LinearEstimateStandardiser.fit_pairs(y, x)
+    in_sample = transform.transform(y)[:, 2:] - x
+    crossed = transform.out_of_fold(y, x, folds=5, seed=0)
+    np.testing.assert_allclose(crossed[:, :2], transform.transform(y)[:, :2])
+    assert np.var(in_sample) < 0.75
+    assert np.var(crossed[:, 2:] - x) > 1.0
+    fresh_y, fresh_x = rng.standard_normal((300, 2, 50)), rng.standard_normal((300, 1, 50))
+    assert np.var(transform.transform(fresh_y)[:, 2:] - fresh_x) > 1.0
+    with pytest.raises(ValueError, match="folds = 1"):
+        transform.out_of_fold(y, x, folds=1)

@@ -19,7 +19,11 @@ arrays in ``transforms.safetensors``, not in the YAML). The network sees ``x`` a
 for vectors (``d = prod(x_shape)``; fields ``(C, N)`` keep their shape). The standardised ``y``
 enters either as a vector ``(B, prod(y_shape))`` (``y_as="vector"``, the default) or, for an
 observed field ``y (Cy, *S)``, as field conditions ``Conditioning(fields=(B, Cy, *S))``
-(``y_as="fields"``; the backbone must take field conditions, e.g. the U-Net).
+(``y_as="fields"``; the backbone must take field conditions, e.g. the U-Net), or as those
+fields plus the linear estimate of ``x`` from them as ``Cx`` more channels (``y_as=
+"fields_linear"``, ``x (Cx, *S)`` on the same grid; the estimate's gain is fitted on the
+training pairs: :class:`~scorepde.training.transforms.LinearEstimateStandardiser`; the
+training pairs' own estimates are cross-fitted, so they are as good as on a new observation).
 
 The posterior is a view over one :class:`~scorepde.training.conditional.ConditionalModel` (the
 model class of the forward problems too): ``x_transform`` is the Standardiser of ``x``,
@@ -54,14 +58,20 @@ from scorepde.training.conditional import ConditionalModel
 from scorepde.training.config import TrainConfig
 from scorepde.training.model_config import ModelConfig, build_score_model
 from scorepde.training.trainer import Trainer
-from scorepde.training.transforms import Standardiser
+from scorepde.training.transforms import LinearEstimateStandardiser, Standardiser
 
 #: Format of the ``metadata.inverse`` record: /2 keeps the standardisers in the model's
 #: transforms (safetensors); /1 (older folders, still read) held them as YAML lists.
 INVERSE_FORMAT = "scorepde.inverse/2"
 _INVERSE_FORMATS = ("scorepde.inverse/1", INVERSE_FORMAT)
-#: How the observation enters the network: a flat vector, or field conditions.
-Y_AS = ("vector", "fields")
+#: How the observation enters the network: a flat vector, field conditions, or field
+#: conditions with the linear estimate of ``x`` appended as channels.
+Y_AS = ("vector", "fields", "fields_linear")
+#: The values of :data:`Y_AS` that enter as field conditions.
+FIELD_Y_AS = ("fields", "fields_linear")
+#: ``y_as="fields_linear"``: the training pairs' linear estimates are cross-fitted over this
+#: many folds (:meth:`~scorepde.training.transforms.LinearEstimateStandardiser.out_of_fold`).
+LINEAR_ESTIMATE_FOLDS = 5
 
 #: Optimiser steps of :func:`fixed_steps_train_config` (the default recipe before the
 #: data-sized one; the shipped battery and linear-Gaussian recipes keep it).
@@ -192,7 +202,7 @@ class AmortisedPosterior:
         model_config: how to rebuild it.
         x_standardiser / y_standardiser: per-component standardisation of ``x`` and ``y``.
         x_shape / y_shape: one sample's shape of ``x`` and of ``y``.
-        y_as: ``"vector"`` or ``"fields"``, how ``y`` enters the network.
+        y_as: ``"vector"``, ``"fields"`` or ``"fields_linear"``, how ``y`` enters the network.
         metadata: training summary (sizes, losses, timings).
         model: the :class:`ConditionalModel` these make up (a view: built from them).
     """
@@ -222,7 +232,7 @@ class AmortisedPosterior:
             x_transform=x_std,
             condition_transform=y_std,
             sample_shape=self._net_shape,
-            conditioning_spec=conditioning_spec_for(self.y_shape, self.y_as),
+            conditioning_spec=conditioning_spec_for(self.y_shape, self.y_as, self.x_shape),
             problem_name="inverse",
             metadata={"inverse": self._record(), "training": dict(self.metadata)},
         )
@@ -256,7 +266,9 @@ class AmortisedPosterior:
         seed: the train/validation split, the weight initialisation and (for the default recipe) the
         trainer's streams. resume: continue an interrupted run in ``run_dir``. y_as: ``"vector"``
         (the flattened standardised ``y`` is the condition vector) or ``"fields"`` (``y (n, Cy,
-        *S)`` enters as field conditions; give a ``model`` whose backbone takes them).
+        *S)`` enters as field conditions; give a ``model`` whose backbone takes them) or
+        ``"fields_linear"`` (those fields and ``Cx`` channels of the linear estimate of ``x``,
+        for ``x (n, Cx, *S)`` on ``y``'s grid: the backbone takes ``Cy + Cx`` field channels).
         """
         if y_as not in Y_AS:
             raise ValueError(f"y_as = {y_as!r} is not allowed; expected one of {list(Y_AS)}")
@@ -267,14 +279,19 @@ class AmortisedPosterior:
                 f"x {x.shape} and y {y.shape} must be (n, *x_shape) and (n, *y_shape) with the "
                 "same n >= 2"
             )
-        if y_as == "fields" and y.ndim < 3:
+        if y_as in FIELD_Y_AS and y.ndim < 3:
             raise ValueError(
-                f"y_as='fields' needs y of shape (n, Cy, *S) with at least one grid axis; got "
+                f"y_as={y_as!r} needs y of shape (n, Cy, *S) with at least one grid axis; got "
                 f"{y.shape}"
             )
-        if y_as == "fields" and model is None:
+        if y_as == "fields_linear" and (x.ndim != y.ndim or x.shape[2:] != y.shape[2:]):
             raise ValueError(
-                "y_as='fields' needs model=ModelConfig(...) with a backbone that takes field "
+                f"y_as='fields_linear' needs x (n, Cx, *S) on y's grid S = {y.shape[2:]}; got x "
+                f"{x.shape}"
+            )
+        if y_as in FIELD_Y_AS and model is None:
+            raise ValueError(
+                f"y_as={y_as!r} needs model=ModelConfig(...) with a backbone that takes field "
                 "conditions (the default MLP takes a condition vector only)"
             )
         if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
@@ -289,8 +306,14 @@ class AmortisedPosterior:
 
         self.x_shape, self.y_shape, self.y_as = tuple(x.shape[1:]), tuple(y.shape[1:]), y_as
         self.x_standardiser = Standardiser.fit(x[train_index])
-        self.y_standardiser = Standardiser.fit(y[train_index])
+        if y_as == "fields_linear":
+            self.y_standardiser = LinearEstimateStandardiser.fit_pairs(
+                y[train_index], self.x_standardiser.transform(x[train_index])
+            )
+        else:
+            self.y_standardiser = Standardiser.fit(y[train_index])
         config = model or default_model_config(self.x_shape, self.y_shape)
+        _check_field_channels(config, conditioning_spec_for(self.y_shape, y_as, self.x_shape))
         if training is None:
             training = default_train_config(len(train_index), seed)
             if n_val == 0:  # nothing to stop on: the planned length, the last weights
@@ -299,11 +322,24 @@ class AmortisedPosterior:
             torch.manual_seed(seed)
             score_model = build_score_model(config)
 
-        def tensors(index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | Conditioning]:
+        out_of_fold = None
+        if isinstance(self.y_standardiser, LinearEstimateStandardiser):
+            # the training rows' estimates by cross-fitting (see LinearEstimateStandardiser
+            # .out_of_fold); the held-out rows are out of sample already
+            out_of_fold = self.y_standardiser.out_of_fold(
+                y[train_index],
+                self.x_standardiser.transform(x[train_index]),
+                folds=LINEAR_ESTIMATE_FOLDS,
+                seed=seed,
+            )
+
+        def tensors(
+            index: np.ndarray, conditions: np.ndarray | None = None
+        ) -> tuple[torch.Tensor, torch.Tensor | Conditioning]:
             assert self.x_standardiser is not None and self.y_standardiser is not None
             xs = self.x_standardiser.transform(x[index]).reshape(len(index), *self._net_shape)
-            ys = self.y_standardiser.transform(y[index])
-            if self.y_as == "fields":
+            ys = self.y_standardiser.transform(y[index]) if conditions is None else conditions
+            if self.y_as in FIELD_Y_AS:
                 return torch.from_numpy(xs).float(), Conditioning(
                     fields=torch.from_numpy(ys).float()
                 )
@@ -311,7 +347,7 @@ class AmortisedPosterior:
                 ys.reshape(len(index), -1)
             ).float()
 
-        x_train, y_train = tensors(train_index)
+        x_train, y_train = tensors(train_index, out_of_fold)
         x_val, y_val = None, None
         if n_val > 0:
             repeats = 1
@@ -323,6 +359,8 @@ class AmortisedPosterior:
             x_val, y_val = tensors(np.tile(val_index, repeats))
         self.model_config = config
         self.metadata = {"n_train": len(train_index), "n_val": int(n_val), "seed": seed}
+        if out_of_fold is not None:
+            self.metadata["linear_estimate_folds"] = LINEAR_ESTIMATE_FOLDS
         trainer = Trainer(
             score_model,
             training,
@@ -466,7 +504,7 @@ class AmortisedPosterior:
             raise ValueError("y must be finite")
         n, n_obs = int(n), observations.shape[0]
         standardised = model.condition_transform.transform(observations)
-        if self.y_as == "fields" and n_obs == 1:
+        if self.y_as in FIELD_Y_AS and n_obs == 1:
             cond = model.condition_from_standardised(standardised)  # one row, shared
         else:
             # row m n + j: observation m
@@ -505,7 +543,9 @@ class AmortisedPosterior:
                 "x": self.x_standardiser.to_record(),
                 "condition": self.y_standardiser.to_record(),
             },
-            "conditioning_spec": conditioning_spec_for(self.y_shape, self.y_as).to_dict(),
+            "conditioning_spec": conditioning_spec_for(
+                self.y_shape, self.y_as, self.x_shape
+            ).to_dict(),
         }
 
     def save(self, path: str | Path) -> Path:
@@ -547,12 +587,32 @@ class AmortisedPosterior:
         return posterior
 
 
-def conditioning_spec_for(y_shape: tuple[int, ...], y_as: str) -> ConditioningSpec:
+def conditioning_spec_for(
+    y_shape: tuple[int, ...], y_as: str, x_shape: tuple[int, ...] = ()
+) -> ConditioningSpec:
     """How an observation of shape ``y_shape`` enters the network: a vector of
-    ``prod(y_shape)`` (``"vector"``) or ``y_shape[0]`` field channels on ``y_shape[1:]``."""
+    ``prod(y_shape)`` (``"vector"``), ``y_shape[0]`` field channels on ``y_shape[1:]``
+    (``"fields"``), or ``y_shape[0] + x_shape[0]`` of them (``"fields_linear"``)."""
     if y_as == "fields":
         return ConditioningSpec(field_channels=int(y_shape[0]), field_shape=tuple(y_shape[1:]))
+    if y_as == "fields_linear":
+        return ConditioningSpec(
+            field_channels=int(y_shape[0]) + int(x_shape[0]), field_shape=tuple(y_shape[1:])
+        )
     return ConditioningSpec(vector_dim=math.prod(y_shape))
+
+
+def _check_field_channels(config: ModelConfig, spec: ConditioningSpec) -> None:
+    """Refuse a backbone whose ``cond_channels`` option disagrees with the field channels
+    the observation brings (before any training)."""
+    options = dict(config.backbone.options or {})
+    declared = options.get("cond_channels")
+    if spec.field_channels and declared is not None and int(declared) != spec.field_channels:
+        raise ValueError(
+            f"model.backbone.options.cond_channels = {declared}; the observation enters as "
+            f"{spec.field_channels} field channels here (y_as and the shapes of x and y), so "
+            f"set cond_channels: {spec.field_channels}"
+        )
 
 
 def summarise(
@@ -643,6 +703,8 @@ __all__ = [
     "DEFAULT_POSTERIOR_STEPS",
     "DEFAULT_SAMPLER_OPTIONS",
     "DEFAULT_STEPS",
+    "FIELD_Y_AS",
+    "LINEAR_ESTIMATE_FOLDS",
     "Y_AS",
     "AmortisedPosterior",
     "Standardiser",

@@ -145,8 +145,9 @@ class InverseRecipe:
     (:func:`~scorepde.inverse.posterior.fixed_steps_train_config`: about 20 000 steps whatever
     the data size, no early stopping; the recipe of the shipped recipes, which keep it so that
     their results stay as documented).
-    y_as: how ``y`` enters the network, ``"vector"`` or ``"fields"`` (field conditions: needs a
-    ``model`` whose backbone takes them, e.g. the U-Net).
+    y_as: how ``y`` enters the network, ``"vector"``, ``"fields"`` (field conditions: needs a
+    ``model`` whose backbone takes them, e.g. the U-Net) or ``"fields_linear"`` (those fields
+    and the linear estimate of ``x`` from them as more channels; ``cond_channels`` counts both).
     """
 
     name: str = "custom"
