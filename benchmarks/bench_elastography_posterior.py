@@ -26,6 +26,11 @@ e. ``timing``: ``--timing-samples`` posterior samples of one observation per sam
    samplers may be timed on ``--slow-timing-samples`` and scaled to 1000: the cost is
    linear in the number of samples).
 
+Beside the score model, parts b and c evaluate the **linear-Gaussian baseline**
+(:class:`~scorepde.inverse.gaussian_baseline.GaussianPosterior`: ``(x, y)`` fitted jointly
+Gaussian on the recipe's own training pairs, same count and seed; the best linear estimator
+with its residual covariance), unless ``--baseline-pairs 0``.
+
 One thread (``--threads``). Timings depend on the machine's load: the script records the load
 average at the start and the end. Usage::
 
@@ -58,13 +63,14 @@ from scorepde.inverse.elasticity_reference import (
     inclusion_reference,
     rmse_by_noise_level,
 )
+from scorepde.inverse.gaussian_baseline import GaussianPosterior
 from scorepde.inverse.misspecification import (
     misspecification_markdown,
     noise_misspecification,
     scale_noise,
 )
 from scorepde.inverse.noise_models import NoiseModel
-from scorepde.inverse.posterior import AmortisedPosterior
+from scorepde.inverse.posterior import AmortisedPosterior, from_simulator
 from scorepde.inverse.recipes import RECIPE_FILE, InverseRecipe, load_inverse_recipe
 
 PARTS = ("reference", "rmse", "calibration", "misspecification", "timing")
@@ -146,6 +152,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=float,
         default=None,
         help="e: the model's training (+ pairs) seconds for the pay-off (default: none)",
+    )
+    parser.add_argument(
+        "--baseline-pairs",
+        type=int,
+        default=None,
+        help="b, c: pairs of the linear-Gaussian baseline (default: the recipe's n_train, "
+        "from its seed: the model's own training pairs; 0: no baseline)",
     )
     parser.add_argument("--batch-size", type=int, default=500, help="sampler batch size")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -230,33 +243,66 @@ def misspecification_reference(
     return out
 
 
-def rmse_markdown(rows: Sequence[dict[str, Any]]) -> str:
-    """Part b's table."""
-    lines = [
-        "| noise | RMSE of mean | RMSE prior mean | mean std | coverage 90 % |",
-        "|---|---|---|---|---|",
-    ]
-    lines += [
-        f"| {r['noise_level']:g} | {r['rmse']:.3f} | {r['rmse_prior_mean']:.3f} | "
-        f"{r['mean_std']:.3f} | {r['coverage_90']:.3f} |"
-        for r in rows
-    ]
+def fit_baseline(recipe: InverseRecipe, problem: Elastography, n_pairs: int) -> GaussianPosterior:
+    """The linear-Gaussian baseline on ``n_pairs`` pairs drawn as ``invert train`` draws
+    them (:func:`from_simulator` with the recipe's seed: the model's own training pairs when
+    ``n_pairs`` is the recipe's ``n_train``)."""
+    x, y = from_simulator(
+        problem.sample_prior, problem.forward, problem.noise, n_pairs, recipe.seed
+    )
+    return GaussianPosterior.fit(x, y)
+
+
+def rmse_markdown(
+    rows: Sequence[dict[str, Any]], baseline: Sequence[dict[str, Any]] | None = None
+) -> str:
+    """Part b's table (with the baseline's columns when given)."""
+    head = "| noise | RMSE of mean | RMSE prior mean | mean std | coverage 90 % |"
+    if baseline:
+        head += " Gaussian: RMSE of mean | mean std | coverage 90 % |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for k, r in enumerate(rows):
+        line = (
+            f"| {r['noise_level']:g} | {r['rmse']:.3f} | {r['rmse_prior_mean']:.3f} | "
+            f"{r['mean_std']:.3f} | {r['coverage_90']:.3f} |"
+        )
+        if baseline:
+            b = baseline[k]
+            line += f" {b['rmse']:.3f} | {b['mean_std']:.3f} | {b['coverage_90']:.3f} |"
+        lines.append(line)
     return "\n".join(lines)
 
 
-def calibration_markdown(record: dict[str, Any]) -> str:
-    """Part c's one-row table from the record :func:`run` keeps (max KS, critical, coverages)."""
-    cover = record["coverage_at"]
-    return "\n".join(
-        [
-            "| observations x samples | SBC max KS | KS critical | SBC | coverage 0.5 | "
-            "coverage 0.9 | coverage 0.95 |",
-            "|---|---|---|---|---|---|---|",
-            f"| {record['size']} | {record['ks_max']:.3f} | {record['ks_critical']:.3f} | "
-            f"{'passed' if record['ks_passed'] else 'FAILED'} | {cover.get('0.5', np.nan):.3f} | "
-            f"{cover.get('0.9', np.nan):.3f} | {cover.get('0.95', np.nan):.3f} |",
-        ]
-    )
+def calibration_record(result: Any, size: str) -> dict[str, Any]:
+    """What part c keeps of a :class:`~scorepde.evaluation.calibration.CalibrationResult`."""
+    levels = [float(level) for level in result.levels]
+    return {
+        "size": size,
+        "ks_max": float(np.max(result.ks)),
+        "ks_critical": float(result.ks_critical),
+        "ks_passed": bool(result.ks_passed),
+        "coverage_at": {f"{lv:g}": float(c) for lv, c in zip(levels, result.coverage, strict=True)},
+    }
+
+
+def calibration_markdown(record: dict[str, Any], baseline: dict[str, Any] | None = None) -> str:
+    """Part c's table from the records :func:`calibration_record` makes (max KS, critical,
+    coverages): the score model's row, and the baseline's when given."""
+    lines = [
+        "| posterior | observations x samples | SBC max KS | KS critical | SBC | coverage 0.5 | "
+        "coverage 0.9 | coverage 0.95 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, rec in (("score model", record), ("linear-Gaussian", baseline)):
+        if rec is None:
+            continue
+        cover = rec["coverage_at"]
+        lines.append(
+            f"| {name} | {rec['size']} | {rec['ks_max']:.3f} | {rec['ks_critical']:.3f} | "
+            f"{'passed' if rec['ks_passed'] else 'FAILED'} | {cover.get('0.5', np.nan):.3f} | "
+            f"{cover.get('0.9', np.nan):.3f} | {cover.get('0.95', np.nan):.3f} |"
+        )
+    return "\n".join(lines)
 
 
 def timing_rows(
@@ -401,6 +447,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         flush=True,
     )
 
+    baseline = None
+    n_baseline = recipe.data.n_train if args.baseline_pairs is None else args.baseline_pairs
+    if n_baseline > 0 and {"rmse", "calibration"} & set(args.parts):
+        started = time.perf_counter()
+        baseline = fit_baseline(recipe, problem, n_baseline)
+        out["baseline"] = {
+            "name": "linear-Gaussian",
+            "pairs": n_baseline,
+            "seed": recipe.seed,
+            "fit_seconds": time.perf_counter() - started,
+        }
+        print(
+            f"linear-Gaussian baseline: {n_baseline} pairs, {time.perf_counter() - started:.0f} s"
+        )
+
     def timed(part: str) -> float:
         out["seconds"][part] = time.perf_counter() - started
         return out["seconds"][part]
@@ -431,33 +492,40 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             seed=args.seed + 5,
         )
         out["rmse"] = rows
+        baseline_rows = None
+        if baseline is not None:
+            baseline_rows = rmse_by_noise_level(
+                {level: baseline for level in NOISE_LEVELS},
+                options,
+                n_observations=args.rmse_observations,
+                n_samples=args.rmse_samples,
+                seed=args.seed + 5,
+            )
+            out["rmse_baseline"] = baseline_rows
         print(
             f"\n## b. RMSE of the posterior mean per noise level ({timed('rmse'):.0f} s)\n\n"
-            f"{rmse_markdown(rows)}",
+            f"{rmse_markdown(rows, baseline_rows)}",
             flush=True,
         )
     if "calibration" in args.parts:
         started = time.perf_counter()
-        result = calibration_table(
-            problem,
-            sampler,
-            n_observations=args.calibration_observations,
-            n_samples=args.calibration_samples,
-            seed=args.seed + 7,
-        )
-        levels = [float(level) for level in result.levels]
-        record = {
-            "size": f"{args.calibration_observations} x {args.calibration_samples}",
-            "ks_max": float(np.max(result.ks)),
-            "ks_critical": float(result.ks_critical),
-            "ks_passed": bool(result.ks_passed),
-            "coverage_at": {
-                f"{lv:g}": float(c) for lv, c in zip(levels, result.coverage, strict=True)
-            },
+        size = f"{args.calibration_observations} x {args.calibration_samples}"
+        calibration = {
+            "n_observations": args.calibration_observations,
+            "n_samples": args.calibration_samples,
+            "seed": args.seed + 7,
         }
+        record = calibration_record(calibration_table(problem, sampler, **calibration), size)
         out["calibration"] = record
+        baseline_record = None
+        if baseline is not None:
+            baseline_record = calibration_record(
+                calibration_table(problem, baseline, **calibration), size
+            )
+            out["calibration_baseline"] = baseline_record
         print(
-            f"\n## c. calibration ({timed('calibration'):.0f} s)\n\n{calibration_markdown(record)}",
+            f"\n## c. calibration ({timed('calibration'):.0f} s)\n\n"
+            f"{calibration_markdown(record, baseline_record)}",
             flush=True,
         )
     if "misspecification" in args.parts:

@@ -49,6 +49,12 @@ def test_every_part_runs_and_payoff_follows_from_times(
     assert json.loads(out.read_text()).keys() == result.keys()
     assert len(result["reference"]) == 2
     assert [r["noise_level"] for r in result["rmse"]] == [0.025, 0.05, 0.1]
+    # the linear-Gaussian baseline on the recipe's 40 training pairs, beside the model in b, c
+    assert result["baseline"]["pairs"] == 40
+    assert [r["noise_level"] for r in result["rmse_baseline"]] == [0.025, 0.05, 0.1]
+    assert all(r["rmse"] > 0 and 0 <= r["coverage_90"] <= 1 for r in result["rmse_baseline"])
+    assert result["calibration_baseline"]["size"] == "4 x 3"
+    assert "linear-Gaussian" in printed
     rows = result["misspecification"]
     assert [r["level_ratio"] for r in rows] == [0.5, 1.0, 2.0, None]
     assert rows[-1]["observed_noise"].startswith("student_t")
