@@ -484,23 +484,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
     if "rmse" in args.parts:
         started = time.perf_counter()
-        rows = rmse_by_noise_level(
-            {level: sampler for level in NOISE_LEVELS},
-            options,
-            n_observations=args.rmse_observations,
-            n_samples=args.rmse_samples,
-            seed=args.seed + 5,
-        )
-        out["rmse"] = rows
-        baseline_rows = None
-        if baseline is not None:
-            baseline_rows = rmse_by_noise_level(
-                {level: baseline for level in NOISE_LEVELS},
+
+        def rmse_rows(posterior_sampler: PosteriorSampler) -> list[dict[str, Any]]:
+            return rmse_by_noise_level(
+                {level: posterior_sampler for level in NOISE_LEVELS},
                 options,
                 n_observations=args.rmse_observations,
                 n_samples=args.rmse_samples,
                 seed=args.seed + 5,
             )
+
+        rows = rmse_rows(sampler)
+        out["rmse"] = rows
+        baseline_rows = None
+        if baseline is not None:
+            baseline_rows = rmse_rows(baseline)
             out["rmse_baseline"] = baseline_rows
         print(
             f"\n## b. RMSE of the posterior mean per noise level ({timed('rmse'):.0f} s)\n\n"

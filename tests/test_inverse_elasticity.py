@@ -27,22 +27,7 @@ def test_field_conditioned_posterior_trains_and_samples(tmp_path: Path) -> None:
     problem = build_inverse_problem("elasticity", {"prior": "inclusion", "n_cells": 8})
     x, y = from_simulator(problem.sample_prior, problem.forward, problem.noise, 32, 0)
     assert x.shape == (32, 1, 8, 8) and y.shape == (32, 2, 8, 8)
-    model = ModelConfig(
-        backbone=BackboneConfig(
-            name="unet",
-            options={
-                "in_channels": 1,
-                "out_channels": 1,
-                "dims": 2,
-                "cond_channels": 2,
-                "base_channels": 8,
-                "channel_mults": [1, 2],
-            },
-        ),
-        process={"name": "ve", "sigma_min": 0.01, "sigma_max": 20.0},
-        sigma_data=1.0,
-        parametrisation="edm",
-    )
+    model = _unet(2)
     training = TrainConfig(
         epochs=1, batch_size=16, checkpoint_every=1, num_threads=1, plot=False, device="cpu"
     )
