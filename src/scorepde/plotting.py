@@ -38,10 +38,6 @@ def save_figure(fig, path: str | Path, *, tight: bool = True) -> Path:
     return path
 
 
-_pyplot = pyplot
-_save = save_figure
-
-
 def plot_mean_band(
     samples: Mapping[str, np.ndarray],
     grid: np.ndarray,
@@ -59,7 +55,7 @@ def plot_mean_band(
     """
     if not samples:
         raise ValueError("plot_mean_band: samples is empty; give at least one labelled set")
-    plt = _pyplot()
+    plt = pyplot()
     n_channels = len(channel_names)
     fig, axes = plt.subplots(1, n_channels, figsize=(5.0 * n_channels, 3.8), squeeze=False)
     x = np.asarray(grid) * 1e6
@@ -84,7 +80,7 @@ def plot_mean_band(
         if ch == 0:
             ax.legend(fontsize=8)
     fig.suptitle(title or f"mean and {round(level * 100)} % band")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_sample_fields(
@@ -103,7 +99,7 @@ def plot_sample_fields(
 
     fields: (n, channels, n_points); latent: (n, n_points); grid: (n_points,) in metres.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fields = np.asarray(fields)
     latent = np.asarray(latent)
     if fields.ndim != 3 or latent.ndim != 2 or len(fields) != len(latent):
@@ -129,14 +125,14 @@ def plot_sample_fields(
         ax.grid(alpha=0.3)
     fig.suptitle(title or f"{n} sample fields and their {latent_name}")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_training_history(
     history: Mapping[str, Sequence[float]], path: str | Path, *, title: str | None = None
 ) -> Path:
     """Per-epoch curves on a log axis (e.g. train_loss, grad_norm, val_loss) against ``epoch``."""
-    plt = _pyplot()
+    plt = pyplot()
     if "epoch" not in history:
         raise ValueError(
             f"plot_training_history: history needs an 'epoch' column, has {list(history)}"
@@ -154,7 +150,7 @@ def plot_training_history(
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     ax.set_title(title or "training history")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _check_sets(
@@ -194,7 +190,7 @@ def plot_field_images(
     if n_shown < 0:
         raise ValueError(f"plot_field_images: n_shown = {n_shown}; expected >= 0")
     sets = _check_sets(samples, spec, "plot_field_images")
-    plt = _pyplot()
+    plt = pyplot()
     y, x = spec.coordinates
     n_rows = spec.n_channels * len(sets)
     n_values = 1 + n_shown  # mean and samples share the value scale
@@ -258,7 +254,7 @@ def plot_field_images(
                         mesh, cax=colour_bar, label=f"{'std ' if is_std else ''}{name} [{unit}]"
                     )
     fig.suptitle(title or "mean, samples and std", y=1.0 - 0.2 / height)
-    return _save(fig, path, tight=False)
+    return save_figure(fig, path, tight=False)
 
 
 def plot_transect_band(
@@ -288,7 +284,7 @@ def plot_transect_band(
             f"plot_transect_band: index = {index}; expected {spec.rank - 1} position(s) inside "
             f"the grid {spec.grid_shape[:-1]} of the axes {list(spec.axis_names[:-1])}"
         )
-    plt = _pyplot()
+    plt = pyplot()
     x = spec.coordinates[-1]
     lo_q, hi_q = 50 * (1 - level), 50 * (1 + level)
     fig, axes = plt.subplots(
@@ -319,4 +315,4 @@ def plot_transect_band(
         + (f" at {where}" if where else "")
         + f": mean (solid), mean +- 2 std (dashed), {round(level * 100)} % band (shaded)"
     )
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -246,15 +246,10 @@ def noise_misspecification(
             # a component the reference pins exactly (std 0: e.g. a cell no inclusion of the
             # reference's draws reaches) has no std units; it is left out and counted
             spread = exact_std > 0
-            row["mean_bias"] = _rms(
-                ((mean[referenced] - exact_mean) / np.where(spread, exact_std, 1))[spread]
-            )
-            row["exact_trained_bias"] = _rms(
-                ((at_trained - exact_mean) / np.where(spread, exact_std, 1))[spread]
-            )
-            row["std_ratio"] = float(
-                np.mean((std[referenced] / np.where(spread, exact_std, 1))[spread])
-            )
+            units = np.where(spread, exact_std, 1.0)
+            row["mean_bias"] = _rms(((mean[referenced] - exact_mean) / units)[spread])
+            row["exact_trained_bias"] = _rms(((at_trained - exact_mean) / units)[spread])
+            row["std_ratio"] = float(np.mean((std[referenced] / units)[spread]))
             row["components_without_spread"] = int(spread.size - spread.sum())
         row["rmse_truth"] = _rms(mean - truths)
         if reference_posterior is not None:

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import stats
 
 from scorepde.evaluation.calibration import CalibrationResult
-from scorepde.plotting import _pyplot, _save
+from scorepde.plotting import pyplot, save_figure
 
 _TRUTH = "tab:red"
 _POSTERIOR = "tab:blue"
@@ -57,7 +57,7 @@ def plot_posterior_band(
     if not 0.0 < level < 1.0:
         raise ValueError(f"plot_posterior_band: level must be in (0, 1), got {level!r}")
     names = list(channel_names) if channel_names else [f"x{c}" for c in range(n_channels)]
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, n_channels, figsize=(5.5 * n_channels, 3.8), squeeze=False)
     lo, hi = np.percentile(values, [50 * (1 - level), 50 * (1 + level)], axis=0)
     mean = values.mean(axis=0)
@@ -82,7 +82,7 @@ def plot_posterior_band(
             ax.legend(fontsize=8)
     fig.suptitle(title or f"posterior mean and {round(100 * level)} % band")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_field_posterior(
@@ -137,7 +137,7 @@ def plot_field_posterior(
     panels.append(("posterior std", values.std(axis=0, ddof=1), "std"))
     field_images = [image for _, image, group in panels if group == "field"]
     field_limits = (min(i.min() for i in field_images), max(i.max() for i in field_images))
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.3), squeeze=False)
     for ax, (label, image, group) in zip(axes[0], panels, strict=True):
         limits = field_limits if group == "field" else (image.min(), image.max())
@@ -151,7 +151,7 @@ def plot_field_posterior(
         ax.set_ylabel("y")
     fig.suptitle(title or f"posterior of {name}")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_pair(
@@ -184,7 +184,7 @@ def plot_pair(
         )
     labels = list(names)[:k] if names else [f"x[{i}]" for i in range(k)]
     shown = values[:: max(1, int(np.ceil(len(values) / max_points)))]
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(k, k, figsize=(2.2 * k + 1, 2.2 * k + 1), squeeze=False)
     for row in range(k):
         for col in range(k):
@@ -207,7 +207,7 @@ def plot_pair(
                 ax.set_ylabel(labels[row])
     fig.suptitle(title or f"posterior pair plot (n={len(values)}, first {k} of {values.shape[1]})")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_calibration(
@@ -230,7 +230,7 @@ def plot_calibration(
     band = stats.binom(result.n_observations, 1.0 / n_bins).ppf([0.005, 0.995])
     n_cols = min(3, len(chosen))
     n_rows = int(np.ceil(len(chosen) / n_cols))
-    plt = _pyplot()
+    plt = pyplot()
     fig = plt.figure(figsize=(3.2 * n_cols + 4.5, 2.6 * max(n_rows, 1.5)))
     grid = fig.add_gridspec(n_rows, n_cols + 2)
     centres = 0.5 * (edges[:-1] + edges[1:])
@@ -271,7 +271,7 @@ def plot_calibration(
         f"{np.max(result.ks):.3f} (critical {result.ks_critical:.3f})"
     )
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 __all__ = ["plot_calibration", "plot_field_posterior", "plot_pair", "plot_posterior_band"]

@@ -306,9 +306,14 @@ class AmortisedPosterior:
 
         self.x_shape, self.y_shape, self.y_as = tuple(x.shape[1:]), tuple(y.shape[1:]), y_as
         self.x_standardiser = Standardiser.fit(x[train_index])
+        out_of_fold = None
         if y_as == "fields_linear":
-            self.y_standardiser = LinearEstimateStandardiser.fit_pairs(
-                y[train_index], self.x_standardiser.transform(x[train_index])
+            x_fit = self.x_standardiser.transform(x[train_index])
+            self.y_standardiser = LinearEstimateStandardiser.fit_pairs(y[train_index], x_fit)
+            # the training rows' estimates by cross-fitting (see LinearEstimateStandardiser
+            # .out_of_fold); the held-out rows are out of sample already
+            out_of_fold = self.y_standardiser.out_of_fold(
+                y[train_index], x_fit, folds=LINEAR_ESTIMATE_FOLDS, seed=seed
             )
         else:
             self.y_standardiser = Standardiser.fit(y[train_index])
@@ -321,17 +326,6 @@ class AmortisedPosterior:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             score_model = build_score_model(config)
-
-        out_of_fold = None
-        if isinstance(self.y_standardiser, LinearEstimateStandardiser):
-            # the training rows' estimates by cross-fitting (see LinearEstimateStandardiser
-            # .out_of_fold); the held-out rows are out of sample already
-            out_of_fold = self.y_standardiser.out_of_fold(
-                y[train_index],
-                self.x_standardiser.transform(x[train_index]),
-                folds=LINEAR_ESTIMATE_FOLDS,
-                seed=seed,
-            )
 
         def tensors(
             index: np.ndarray, conditions: np.ndarray | None = None

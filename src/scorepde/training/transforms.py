@@ -123,7 +123,7 @@ class LinearEstimateStandardiser(Standardiser):
     x_shape: tuple[int, ...] = ()
 
     @classmethod
-    def fit_pairs(  # type: ignore[override]
+    def fit_pairs(
         cls, y: np.ndarray, x_standardised: np.ndarray, *, ridge: float = 1e-6
     ) -> LinearEstimateStandardiser:
         """Fit to ``y (n, Cy, *S)`` (physical) and ``x_standardised (n, Cx, *S)``."""
@@ -178,11 +178,6 @@ class LinearEstimateStandardiser(Standardiser):
         return np.concatenate(
             [z.reshape(n, *self.shape), estimate.reshape(n, *self.x_shape)], axis=1
         )
-
-    @property
-    def out_shape(self) -> tuple[int, ...]:
-        """``(Cy + Cx, *S)``: the shape :meth:`transform` returns per sample."""
-        return (self.shape[0] + self.x_shape[0], *self.shape[1:])
 
     def transform(self, values: np.ndarray, conditions: Any = None) -> np.ndarray:
         """``(..., Cy, *S)`` physical -> ``(..., Cy + Cx, *S)``: standardised ``y`` then the
