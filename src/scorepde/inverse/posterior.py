@@ -24,6 +24,10 @@ fields plus the linear estimate of ``x`` from them as ``Cx`` more channels (``y_
 "fields_linear"``, ``x (Cx, *S)`` on the same grid; the estimate's gain is fitted on the
 training pairs: :class:`~scorepde.training.transforms.LinearEstimateStandardiser`; the
 training pairs' own estimates are cross-fitted, so they are as good as on a new observation).
+``y_as="fields_residual"`` conditions the same way and models ``x`` as its residual from that
+estimate, scaled per component to unit spread
+(:class:`~scorepde.training.transforms.ResidualStandardiser`): an untrained network then samples
+the linear-Gaussian posterior's marginals, and training learns the correction.
 
 The posterior is a view over one :class:`~scorepde.training.conditional.ConditionalModel` (the
 model class of the forward problems too): ``x_transform`` is the Standardiser of ``x``,
@@ -58,18 +62,25 @@ from scorepde.training.conditional import ConditionalModel
 from scorepde.training.config import TrainConfig
 from scorepde.training.model_config import ModelConfig, build_score_model
 from scorepde.training.trainer import Trainer
-from scorepde.training.transforms import LinearEstimateStandardiser, Standardiser
+from scorepde.training.transforms import (
+    LinearEstimateStandardiser,
+    ResidualStandardiser,
+    Standardiser,
+)
 
 #: Format of the ``metadata.inverse`` record: /2 keeps the standardisers in the model's
 #: transforms (safetensors); /1 (older folders, still read) held them as YAML lists.
 INVERSE_FORMAT = "scorepde.inverse/2"
 _INVERSE_FORMATS = ("scorepde.inverse/1", INVERSE_FORMAT)
-#: How the observation enters the network: a flat vector, field conditions, or field
-#: conditions with the linear estimate of ``x`` appended as channels.
-Y_AS = ("vector", "fields", "fields_linear")
+#: How the observation enters the network: a flat vector, field conditions, field
+#: conditions with the linear estimate of ``x`` appended as channels, or those channels with
+#: ``x`` modelled as its scaled residual from the estimate.
+Y_AS = ("vector", "fields", "fields_linear", "fields_residual")
 #: The values of :data:`Y_AS` that enter as field conditions.
-FIELD_Y_AS = ("fields", "fields_linear")
-#: ``y_as="fields_linear"``: the training pairs' linear estimates are cross-fitted over this
+FIELD_Y_AS = ("fields", "fields_linear", "fields_residual")
+#: The values of :data:`Y_AS` that append the linear estimate of ``x`` as channels.
+LINEAR_Y_AS = ("fields_linear", "fields_residual")
+#: ``y_as`` in :data:`LINEAR_Y_AS`: the training pairs' linear estimates are cross-fitted over this
 #: many folds (:meth:`~scorepde.training.transforms.LinearEstimateStandardiser.out_of_fold`).
 LINEAR_ESTIMATE_FOLDS = 5
 
@@ -202,7 +213,8 @@ class AmortisedPosterior:
         model_config: how to rebuild it.
         x_standardiser / y_standardiser: per-component standardisation of ``x`` and ``y``.
         x_shape / y_shape: one sample's shape of ``x`` and of ``y``.
-        y_as: ``"vector"``, ``"fields"`` or ``"fields_linear"``, how ``y`` enters the network.
+        y_as: a value of :data:`Y_AS`, how ``y`` enters the network (and, for
+            ``"fields_residual"``, how ``x`` is represented).
         metadata: training summary (sizes, losses, timings).
         model: the :class:`ConditionalModel` these make up (a view: built from them).
     """
@@ -268,7 +280,9 @@ class AmortisedPosterior:
         (the flattened standardised ``y`` is the condition vector) or ``"fields"`` (``y (n, Cy,
         *S)`` enters as field conditions; give a ``model`` whose backbone takes them) or
         ``"fields_linear"`` (those fields and ``Cx`` channels of the linear estimate of ``x``,
-        for ``x (n, Cx, *S)`` on ``y``'s grid: the backbone takes ``Cy + Cx`` field channels).
+        for ``x (n, Cx, *S)`` on ``y``'s grid: the backbone takes ``Cy + Cx`` field channels) or
+        ``"fields_residual"`` (the same channels; the network models ``x``'s residual from the
+        estimate, scaled per component to unit spread on the cross-fitted training pairs).
         """
         if y_as not in Y_AS:
             raise ValueError(f"y_as = {y_as!r} is not allowed; expected one of {list(Y_AS)}")
@@ -284,10 +298,9 @@ class AmortisedPosterior:
                 f"y_as={y_as!r} needs y of shape (n, Cy, *S) with at least one grid axis; got "
                 f"{y.shape}"
             )
-        if y_as == "fields_linear" and (x.ndim != y.ndim or x.shape[2:] != y.shape[2:]):
+        if y_as in LINEAR_Y_AS and (x.ndim != y.ndim or x.shape[2:] != y.shape[2:]):
             raise ValueError(
-                f"y_as='fields_linear' needs x (n, Cx, *S) on y's grid S = {y.shape[2:]}; got x "
-                f"{x.shape}"
+                f"y_as={y_as!r} needs x (n, Cx, *S) on y's grid S = {y.shape[2:]}; got x {x.shape}"
             )
         if y_as in FIELD_Y_AS and model is None:
             raise ValueError(
@@ -307,7 +320,7 @@ class AmortisedPosterior:
         self.x_shape, self.y_shape, self.y_as = tuple(x.shape[1:]), tuple(y.shape[1:]), y_as
         self.x_standardiser = Standardiser.fit(x[train_index])
         out_of_fold = None
-        if y_as == "fields_linear":
+        if y_as in LINEAR_Y_AS:
             x_fit = self.x_standardiser.transform(x[train_index])
             self.y_standardiser = LinearEstimateStandardiser.fit_pairs(y[train_index], x_fit)
             # the training rows' estimates by cross-fitting (see LinearEstimateStandardiser
@@ -315,6 +328,10 @@ class AmortisedPosterior:
             out_of_fold = self.y_standardiser.out_of_fold(
                 y[train_index], x_fit, folds=LINEAR_ESTIMATE_FOLDS, seed=seed
             )
+            if y_as == "fields_residual":
+                self.x_standardiser = ResidualStandardiser.fit_residuals(
+                    x[train_index], out_of_fold, self.x_standardiser, offset=self.y_shape[0]
+                )
         else:
             self.y_standardiser = Standardiser.fit(y[train_index])
         config = model or default_model_config(self.x_shape, self.y_shape)
@@ -331,8 +348,8 @@ class AmortisedPosterior:
             index: np.ndarray, conditions: np.ndarray | None = None
         ) -> tuple[torch.Tensor, torch.Tensor | Conditioning]:
             assert self.x_standardiser is not None and self.y_standardiser is not None
-            xs = self.x_standardiser.transform(x[index]).reshape(len(index), *self._net_shape)
             ys = self.y_standardiser.transform(y[index]) if conditions is None else conditions
+            xs = self.x_standardiser.transform(x[index], ys).reshape(len(index), *self._net_shape)
             if self.y_as in FIELD_Y_AS:
                 return torch.from_numpy(xs).float(), Conditioning(
                     fields=torch.from_numpy(ys).float()
@@ -514,7 +531,7 @@ class AmortisedPosterior:
             progress=progress,
             **sampler_options(sampler, options),
         )
-        return model.to_physical(samples).reshape(n_obs, n, *self.x_shape)
+        return model.to_physical(samples, cond).reshape(n_obs, n, *self.x_shape)
 
     # ------------------------------------------------------------------ persistence
 
@@ -586,10 +603,11 @@ def conditioning_spec_for(
 ) -> ConditioningSpec:
     """How an observation of shape ``y_shape`` enters the network: a vector of
     ``prod(y_shape)`` (``"vector"``), ``y_shape[0]`` field channels on ``y_shape[1:]``
-    (``"fields"``), or ``y_shape[0] + x_shape[0]`` of them (``"fields_linear"``)."""
+    (``"fields"``), or ``y_shape[0] + x_shape[0]`` of them (``"fields_linear"``,
+    ``"fields_residual"``)."""
     if y_as == "fields":
         return ConditioningSpec(field_channels=int(y_shape[0]), field_shape=tuple(y_shape[1:]))
-    if y_as == "fields_linear":
+    if y_as in LINEAR_Y_AS:
         return ConditioningSpec(
             field_channels=int(y_shape[0]) + int(x_shape[0]), field_shape=tuple(y_shape[1:])
         )
@@ -699,6 +717,7 @@ __all__ = [
     "DEFAULT_STEPS",
     "FIELD_Y_AS",
     "LINEAR_ESTIMATE_FOLDS",
+    "LINEAR_Y_AS",
     "Y_AS",
     "AmortisedPosterior",
     "Standardiser",

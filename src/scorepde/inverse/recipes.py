@@ -146,8 +146,10 @@ class InverseRecipe:
     the data size, no early stopping; the recipe of the shipped recipes, which keep it so that
     their results stay as documented).
     y_as: how ``y`` enters the network, ``"vector"``, ``"fields"`` (field conditions: needs a
-    ``model`` whose backbone takes them, e.g. the U-Net) or ``"fields_linear"`` (those fields
-    and the linear estimate of ``x`` from them as more channels; ``cond_channels`` counts both).
+    ``model`` whose backbone takes them, e.g. the U-Net), ``"fields_linear"`` (those fields
+    and the linear estimate of ``x`` from them as more channels; ``cond_channels`` counts both)
+    or ``"fields_residual"`` (the same channels, and ``x`` modelled as its scaled residual from
+    the estimate).
     """
 
     name: str = "custom"

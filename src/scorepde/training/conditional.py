@@ -409,14 +409,21 @@ class ConditionalModel:
     ) -> np.ndarray:
         """Network-space samples ``(n, *sample_shape)`` -> physical float64 through
         ``x_transform.inverse`` (given the encoded vector conditions, which a conditional
-        normaliser needs); a Standardiser's values are reshaped to its shape first."""
+        normaliser needs); a Standardiser's values are reshaped to its shape first and it gets
+        the field conditions (a ``ResidualStandardiser`` adds the estimate they carry)."""
         if isinstance(samples, Tensor):
             samples = samples.detach().to("cpu", torch.float64).numpy()
         transform = self.x_transform
         if transform is None:
             return samples
         if isinstance(transform, Standardiser):
-            return transform.inverse(samples.reshape(samples.shape[0], *transform.shape))
+            # the field conditions for a transform defined relative to them (the residual
+            # from a linear estimate); a plain Standardiser ignores them
+            fields = cond.fields if isinstance(cond, Conditioning) else None
+            return transform.inverse(
+                samples.reshape(samples.shape[0], *transform.shape),
+                None if fields is None else fields.detach().to("cpu", torch.float64).numpy(),
+            )
         vector = cond.vector if isinstance(cond, Conditioning) else cond
         return np.asarray(
             transform.inverse(samples, None if vector is None else vector.cpu().numpy())

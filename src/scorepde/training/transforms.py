@@ -1,7 +1,8 @@
 """Transforms between physical values and a network's space that are not a field normaliser:
 the per-component :class:`Standardiser` (``x`` and observed ``y`` of an inverse problem), the
 :class:`LinearEstimateStandardiser` (an observed field plus the linear estimate of ``x`` from it,
-as condition channels), and their records for a model folder.
+as condition channels), the :class:`ResidualStandardiser` (``x`` as its standardised residual
+from that estimate), and their records for a model folder.
 
 A transform exposes ``transform(values, conditions=None)`` (physical -> network space) and
 ``inverse(z, conditions=None)`` (network space -> physical), like the field normalisers of
@@ -23,6 +24,7 @@ import scipy.linalg
 
 STANDARDISER_KIND = "standardiser"
 LINEAR_ESTIMATE_KIND = "standardiser_linear_estimate"
+RESIDUAL_KIND = "standardiser_residual"
 
 
 def linear_gain(x: np.ndarray, y: np.ndarray, ridge: float = 1e-6) -> np.ndarray:
@@ -226,11 +228,121 @@ class LinearEstimateStandardiser(Standardiser):
         return cls(mean=base.mean, scale=base.scale, gain=gain, x_shape=x_shape)
 
 
+@dataclass(eq=False)
+class ResidualStandardiser(Standardiser):
+    """``x`` as its residual from the linear estimate, per component scaled to unit spread:
+    ``z = ((x - mean) / scale - e) / residual_scale``, ``e`` the estimate channels of the
+    conditioning (channels ``offset:`` of a :class:`LinearEstimateStandardiser`'s output).
+
+    Why: with the estimate subtracted, a network that has learned nothing samples
+    ``e + residual_scale * N(0, I)``: the linear-Gaussian posterior with its marginal spreads,
+    calibrated per component. The network only has to learn the non-linear and non-Gaussian
+    remainder, where trained on ``x`` itself it must also learn each component's spread given
+    ``y`` and (on a CPU budget) came out over-confident (docs/elasticity.md, "Residual
+    parametrisation"). ``mean``, ``scale`` standardise ``x``; ``residual_scale`` has ``x``'s
+    shape. :meth:`transform` and :meth:`inverse` need ``conditions``: the standardised
+    conditioning ``(rows, Cy + Cx, *S)`` with ``rows`` equal to the values' rows or 1.
+    """
+
+    residual_scale: np.ndarray = None  # type: ignore[assignment]
+    offset: int = 0
+
+    @classmethod
+    def fit_residuals(
+        cls,
+        x: np.ndarray,
+        conditioning: np.ndarray,
+        base: Standardiser,
+        offset: int,
+        floor: float = 1e-12,
+    ) -> ResidualStandardiser:
+        """Fit ``residual_scale`` to ``x (n, *shape)`` (physical) and the standardised
+        conditioning ``(n, Cy + Cx, *S)`` of the same pairs (out-of-fold estimates, so that the
+        residual has the spread of new data), on ``base``'s standardisation of ``x``. The
+        residual's mean is not removed: the estimate is the posterior mean to be corrected."""
+        x = np.asarray(x, dtype=np.float64)
+        probe = cls(mean=base.mean, scale=base.scale, offset=int(offset))
+        residual = Standardiser.transform(probe, x) - probe._estimate(conditioning, x.shape[0])
+        spread = np.sqrt(np.mean(residual**2, axis=0))
+        probe.residual_scale = np.where(spread > floor, spread, 1.0)
+        return probe
+
+    def _estimate(self, conditions: Any, rows: int) -> np.ndarray:
+        if conditions is None:
+            raise ValueError(
+                "ResidualStandardiser needs conditions: the standardised conditioning with the "
+                "linear-estimate channels"
+            )
+        cond = np.asarray(conditions, dtype=np.float64)
+        if cond.shape[0] not in (1, rows) or cond.ndim < 2 or cond.shape[1] <= self.offset:
+            raise ValueError(
+                f"conditions of shape {cond.shape}; expected ({rows} or 1, > {self.offset} "
+                "channels, *S) holding the estimate after the observed channels"
+            )
+        estimate = cond[:, self.offset :]
+        if estimate.shape[1:] != self.shape:
+            raise ValueError(
+                f"estimate channels of shape {estimate.shape[1:]}; expected {self.shape}"
+            )
+        return estimate
+
+    def transform(self, values: np.ndarray, conditions: Any = None) -> np.ndarray:
+        """``(rows, *shape)`` physical -> the scaled residual (needs ``conditions``)."""
+        values = np.asarray(values, dtype=np.float64)
+        estimate = self._estimate(conditions, values.shape[0])
+        return (super().transform(values) - estimate) / self.residual_scale
+
+    def inverse(self, z: np.ndarray, conditions: Any = None) -> np.ndarray:
+        """The scaled residual ``(rows, *shape)`` -> physical (needs ``conditions``)."""
+        z = np.asarray(z, dtype=np.float64)
+        estimate = self._estimate(conditions, z.shape[0])
+        return super().inverse(z * self.residual_scale + estimate)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Not offered: use :meth:`to_record` (safetensors)."""
+        raise TypeError("ResidualStandardiser has no list form; use to_record()")
+
+    def to_record(self) -> dict[str, Any]:
+        """``{"kind", "shape", "mean", "scale", "residual_scale", "offset"}``."""
+        return {
+            **super().to_record(),
+            "kind": RESIDUAL_KIND,
+            "residual_scale": np.array(self.residual_scale, dtype=np.float64),
+            "offset": int(self.offset),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ResidualStandardiser:
+        """Inverse of :meth:`to_record`."""
+        kind = data.get("kind")
+        if kind != RESIDUAL_KIND:
+            raise ValueError(
+                f"ResidualStandardiser.from_dict: kind {kind!r}, expected {RESIDUAL_KIND!r}"
+            )
+        base = Standardiser.from_dict({**data, "kind": STANDARDISER_KIND})
+        residual_scale = np.asarray(data["residual_scale"], dtype=np.float64)
+        if residual_scale.size != base.mean.size or not np.all(residual_scale > 0):
+            raise ValueError(
+                f"ResidualStandardiser: residual_scale of {residual_scale.size} values, expected "
+                f"{base.mean.size} values > 0"
+            )
+        offset = int(np.asarray(data["offset"]))
+        if offset < 0:
+            raise ValueError(f"ResidualStandardiser: offset = {offset}, expected >= 0")
+        return cls(
+            mean=base.mean,
+            scale=base.scale,
+            residual_scale=residual_scale.reshape(base.shape),
+            offset=offset,
+        )
+
+
 #: Transform kind -> class with ``from_dict`` (the transforms a model folder records itself;
 #: field normalisers and condition encoders have files of their own).
 TRANSFORMS: dict[str, type[Standardiser]] = {
     STANDARDISER_KIND: Standardiser,
     LINEAR_ESTIMATE_KIND: LinearEstimateStandardiser,
+    RESIDUAL_KIND: ResidualStandardiser,
 }
 
 
@@ -245,6 +357,7 @@ def transform_from_record(record: dict[str, Any]) -> Standardiser:
 __all__ = [
     "TRANSFORMS",
     "LinearEstimateStandardiser",
+    "ResidualStandardiser",
     "Standardiser",
     "linear_gain",
     "transform_from_record",
