@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.linalg
@@ -51,6 +51,9 @@ class Standardiser:
     mean: np.ndarray
     scale: np.ndarray
 
+    #: The ``kind`` of :meth:`to_record`, checked by :meth:`from_dict` (each subclass its own).
+    KIND: ClassVar[str] = STANDARDISER_KIND
+
     @classmethod
     def fit(cls, values: np.ndarray, floor: float = 1e-12) -> Standardiser:
         """Fit to ``values (n, *shape)``, ``n >= 1``."""
@@ -83,9 +86,10 @@ class Standardiser:
         }
 
     def to_record(self) -> dict[str, Any]:
-        """``{"kind", "shape", "mean", "scale"}`` with float64 arrays (for a model folder)."""
+        """``{"kind", "shape", "mean", "scale"}`` with float64 arrays (for a model folder); a
+        subclass adds its own arrays, under its own ``kind``."""
         return {
-            "kind": STANDARDISER_KIND,
+            "kind": self.KIND,
             "shape": list(self.shape),
             "mean": np.array(self.mean, dtype=np.float64),
             "scale": np.array(self.scale, dtype=np.float64),
@@ -94,17 +98,22 @@ class Standardiser:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Standardiser:
         """Inverse of :meth:`to_dict` and of :meth:`to_record` (lists or arrays)."""
-        kind = data.get("kind", STANDARDISER_KIND)
-        if kind != STANDARDISER_KIND:
-            raise ValueError(
-                f"Standardiser.from_dict: kind {kind!r}, expected {STANDARDISER_KIND!r}"
-            )
+        mean, scale = cls._mean_and_scale(data)
+        return cls(mean=mean, scale=scale)
+
+    @classmethod
+    def _mean_and_scale(cls, data: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Check a record's ``kind`` against :attr:`KIND` (a plain Standardiser's list form may
+        leave it out) and read its ``mean`` and ``scale``; the part every subclass shares."""
+        kind = data.get("kind", STANDARDISER_KIND if cls.KIND == STANDARDISER_KIND else None)
+        if kind != cls.KIND:
+            raise ValueError(f"{cls.__name__}.from_dict: kind {kind!r}, expected {cls.KIND!r}")
         shape = tuple(int(s) for s in data["shape"])
         mean = np.asarray(data["mean"], dtype=np.float64).reshape(shape)
         scale = np.asarray(data["scale"], dtype=np.float64).reshape(shape)
         if not (np.all(np.isfinite(mean)) and np.all(scale > 0)):
             raise ValueError("Standardiser: mean must be finite and scale > 0")
-        return cls(mean=mean, scale=scale)
+        return mean, scale
 
 
 @dataclass(eq=False)
@@ -123,6 +132,8 @@ class LinearEstimateStandardiser(Standardiser):
 
     gain: np.ndarray = None  # type: ignore[assignment]
     x_shape: tuple[int, ...] = ()
+
+    KIND: ClassVar[str] = LINEAR_ESTIMATE_KIND
 
     @classmethod
     def fit_pairs(
@@ -202,7 +213,6 @@ class LinearEstimateStandardiser(Standardiser):
         """``{"kind", "shape", "mean", "scale", "gain", "x_shape"}`` (arrays for safetensors)."""
         return {
             **super().to_record(),
-            "kind": LINEAR_ESTIMATE_KIND,
             "gain": np.array(self.gain, dtype=np.float64),
             "x_shape": list(self.x_shape),
         }
@@ -210,22 +220,16 @@ class LinearEstimateStandardiser(Standardiser):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LinearEstimateStandardiser:
         """Inverse of :meth:`to_record`."""
-        kind = data.get("kind")
-        if kind != LINEAR_ESTIMATE_KIND:
-            raise ValueError(
-                f"LinearEstimateStandardiser.from_dict: kind {kind!r}, expected "
-                f"{LINEAR_ESTIMATE_KIND!r}"
-            )
-        base = Standardiser.from_dict({**data, "kind": STANDARDISER_KIND})
+        mean, scale = cls._mean_and_scale(data)
         x_shape = tuple(int(s) for s in data["x_shape"])
         gain = np.asarray(data["gain"], dtype=np.float64)
-        expected = (math.prod(x_shape), math.prod(base.shape))
+        expected = (math.prod(x_shape), mean.size)
         if gain.shape != expected or not np.all(np.isfinite(gain)):
             raise ValueError(
                 f"LinearEstimateStandardiser: gain of shape {gain.shape}, expected finite "
                 f"{expected}"
             )
-        return cls(mean=base.mean, scale=base.scale, gain=gain, x_shape=x_shape)
+        return cls(mean=mean, scale=scale, gain=gain, x_shape=x_shape)
 
 
 @dataclass(eq=False)
@@ -247,6 +251,8 @@ class ResidualStandardiser(Standardiser):
     residual_scale: np.ndarray = None  # type: ignore[assignment]
     offset: int = 0
 
+    KIND: ClassVar[str] = RESIDUAL_KIND
+
     @classmethod
     def fit_residuals(
         cls,
@@ -261,11 +267,11 @@ class ResidualStandardiser(Standardiser):
         residual has the spread of new data), on ``base``'s standardisation of ``x``. The
         residual's mean is not removed: the estimate is the posterior mean to be corrected."""
         x = np.asarray(x, dtype=np.float64)
-        probe = cls(mean=base.mean, scale=base.scale, offset=int(offset))
-        residual = Standardiser.transform(probe, x) - probe._estimate(conditioning, x.shape[0])
+        fitted = cls(mean=base.mean, scale=base.scale, offset=int(offset))
+        residual = base.transform(x) - fitted._estimate(conditioning, x.shape[0])
         spread = np.sqrt(np.mean(residual**2, axis=0))
-        probe.residual_scale = np.where(spread > floor, spread, 1.0)
-        return probe
+        fitted.residual_scale = np.where(spread > floor, spread, 1.0)
+        return fitted
 
     def _estimate(self, conditions: Any, rows: int) -> np.ndarray:
         if conditions is None:
@@ -306,7 +312,6 @@ class ResidualStandardiser(Standardiser):
         """``{"kind", "shape", "mean", "scale", "residual_scale", "offset"}``."""
         return {
             **super().to_record(),
-            "kind": RESIDUAL_KIND,
             "residual_scale": np.array(self.residual_scale, dtype=np.float64),
             "offset": int(self.offset),
         }
@@ -314,26 +319,18 @@ class ResidualStandardiser(Standardiser):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ResidualStandardiser:
         """Inverse of :meth:`to_record`."""
-        kind = data.get("kind")
-        if kind != RESIDUAL_KIND:
-            raise ValueError(
-                f"ResidualStandardiser.from_dict: kind {kind!r}, expected {RESIDUAL_KIND!r}"
-            )
-        base = Standardiser.from_dict({**data, "kind": STANDARDISER_KIND})
+        mean, scale = cls._mean_and_scale(data)
         residual_scale = np.asarray(data["residual_scale"], dtype=np.float64)
-        if residual_scale.size != base.mean.size or not np.all(residual_scale > 0):
+        if residual_scale.size != mean.size or not np.all(residual_scale > 0):
             raise ValueError(
                 f"ResidualStandardiser: residual_scale of {residual_scale.size} values, expected "
-                f"{base.mean.size} values > 0"
+                f"{mean.size} values > 0"
             )
         offset = int(np.asarray(data["offset"]))
         if offset < 0:
             raise ValueError(f"ResidualStandardiser: offset = {offset}, expected >= 0")
         return cls(
-            mean=base.mean,
-            scale=base.scale,
-            residual_scale=residual_scale.reshape(base.shape),
-            offset=offset,
+            mean=mean, scale=scale, residual_scale=residual_scale.reshape(mean.shape), offset=offset
         )
 
 
