@@ -63,6 +63,7 @@ from scorepde.inverse.elasticity_reference import (
     inclusion_reference,
     rmse_by_noise_level,
 )
+from scorepde.inverse.ensemble import EnsemblePosterior, load_posterior
 from scorepde.inverse.gaussian_baseline import GaussianPosterior
 from scorepde.inverse.misspecification import (
     misspecification_markdown,
@@ -191,7 +192,11 @@ def load_recipe(model: Path, recipe: str | None) -> InverseRecipe:
 
 
 def make_sampler(
-    posterior: AmortisedPosterior, sampler: str, steps: int, batch_size: int, **options: Any
+    posterior: AmortisedPosterior | EnsemblePosterior,
+    sampler: str,
+    steps: int,
+    batch_size: int,
+    **options: Any,
 ) -> PosteriorSampler:
     """``(y, n, seed) -> (n, 1, N, N)`` samples of ``log mu`` by ``posterior.sample`` on CPU."""
 
@@ -306,7 +311,7 @@ def calibration_markdown(record: dict[str, Any], baseline: dict[str, Any] | None
 
 
 def timing_rows(
-    posterior: AmortisedPosterior,
+    posterior: AmortisedPosterior | EnsemblePosterior,
     problem: Elastography,
     args: argparse.Namespace,
     mcmc: dict[str, Any],
@@ -422,7 +427,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     recipe = load_recipe(args.model, args.recipe)
     options = dict(recipe.problem.options)
     problem = Elastography(**options)
-    posterior = AmortisedPosterior.load(args.model)
+    posterior = load_posterior(args.model)
     sampler = make_sampler(posterior, args.sampler, args.steps, args.batch_size)
     inclusion = problem.problem.prior == "inclusion"
     mcmc = {

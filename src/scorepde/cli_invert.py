@@ -98,13 +98,13 @@ def _load_npy(path: Path, hint: str):
 
 
 def _load_posterior(checkpoint: Path):
-    from scorepde.inverse.posterior import AmortisedPosterior
+    from scorepde.inverse.ensemble import ENSEMBLE_FILE, load_posterior
     from scorepde.training.checkpoint import CheckpointError
 
-    if (checkpoint / "model" / "model.yaml").is_file():  # the run folder of 'invert train'
-        checkpoint = checkpoint / "model"
+    if any((checkpoint / "model" / name).is_file() for name in ("model.yaml", ENSEMBLE_FILE)):
+        checkpoint = checkpoint / "model"  # the run folder of 'invert train'
     try:
-        return AmortisedPosterior.load(checkpoint)
+        return load_posterior(checkpoint)
     except (CheckpointError, FileNotFoundError, ValueError) as error:
         raise typer.BadParameter(str(error), param_hint="CHECKPOINT") from error
 
@@ -166,8 +166,10 @@ def train(
     except _library_errors() as error:
         raise _fail(error) from error
     meta = result.posterior.metadata
+    members = len(meta.get("members", [meta]))
     typer.echo(
-        f"trained {meta.get('epochs')} epochs on {meta.get('n_train')} pairs in "
+        f"trained {f'{members} members x ' if members > 1 else ''}{meta.get('epochs')} epochs "
+        f"on {meta.get('n_train')} pairs{' each' if members > 1 else ''} in "
         f"{result.seconds['train']:.0f} s (best validation loss "
         f"{meta.get('best_val_loss', float('nan')):.4g}); model: {result.model_dir}"
     )

@@ -16,6 +16,7 @@ from scorepde.inverse.elasticity_reference import (
     compare_with_reference,
     inclusion_reference,
 )
+from scorepde.inverse.ensemble import EnsemblePosterior, load_posterior, member_seed
 from scorepde.inverse.linear_gaussian import (
     LinearGaussianProblem,
     make_gaussian_linear_task,
@@ -56,6 +57,7 @@ __all__ = [
     "BatteryPorosityProblem",
     "Elastography",
     "ElastographyComparison",
+    "EnsemblePosterior",
     "InclusionPosterior",
     "LinearGaussianProblem",
     "MCMCResult",
@@ -75,8 +77,10 @@ __all__ = [
     "format_summary",
     "from_simulator",
     "inclusion_reference",
+    "load_posterior",
     "make_gaussian_linear_task",
     "make_linear_gaussian",
+    "member_seed",
     "monte_carlo_standard_error",
     "pcn_sample",
     "read_netcdf",

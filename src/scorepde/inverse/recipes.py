@@ -13,13 +13,21 @@ Folder written by :func:`train_from_recipe`::
     OUT/training/                    the trainer's run folder (history, checkpoints)
     OUT/model/                       AmortisedPosterior.save + recipe.yaml (sample from here)
     OUT/calibration/calibration.{json,md,png}   simulation-based calibration report
+
+With ``ensemble.members: M > 1`` (a deep ensemble, :mod:`scorepde.inverse.ensemble`) member
+``k`` is the same recipe run with the seed ``member_seed(seed, k)`` (its own pairs, split and
+initialisation) in ``OUT/members/member-k/`` (the layout above, without calibration), and
+``OUT/model/`` holds :meth:`EnsemblePosterior.save` (each member and ``ensemble.yaml``) and the
+recipe; calibration then runs on the pooled posterior.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +42,7 @@ from scorepde.evaluation.calibration import (
     simulation_based_calibration,
 )
 from scorepde.fileio import atomic_write_text
+from scorepde.inverse.ensemble import EnsemblePosterior, member_seed
 from scorepde.inverse.noise_models import build_noise_model
 from scorepde.inverse.posterior import (
     Y_AS,
@@ -132,6 +141,24 @@ class CalibrationConfig:
 
 
 @dataclass
+class EnsembleConfig:
+    """A deep ensemble (:mod:`scorepde.inverse.ensemble`): ``members`` score models, member
+    ``k`` trained with the seed ``member_seed(seed, k)`` (its own pairs, split and
+    initialisation), their samples pooled. ``workers``: members trained at the same time, each
+    in its own process with ``training.num_threads`` torch threads (1: one after the other in
+    this process). ``members: 1`` is the single model."""
+
+    members: int = 1
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        for key in ("members", "workers"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"ensemble.{key} = {value!r}; expected an integer >= 1")
+
+
+@dataclass
 class InverseRecipe:
     """A whole amortised-posterior job (see the module docstring).
 
@@ -149,7 +176,8 @@ class InverseRecipe:
     ``model`` whose backbone takes them, e.g. the U-Net), ``"fields_linear"`` (those fields
     and the linear estimate of ``x`` from them as more channels; ``cond_channels`` counts both)
     or ``"fields_residual"`` (the same channels, and ``x`` modelled as its scaled residual from
-    the estimate).
+    the estimate). ensemble: members and workers of a deep ensemble (:class:`EnsembleConfig`;
+    one member by default).
     """
 
     name: str = "custom"
@@ -164,6 +192,7 @@ class InverseRecipe:
     sampling: InverseSamplingConfig = field(default_factory=InverseSamplingConfig)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     y_as: str = "vector"
+    ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
 
     def __post_init__(self) -> None:
         if self.y_as not in Y_AS:
@@ -267,7 +296,7 @@ def find_recipe(model_dir: str | Path) -> InverseRecipe | None:
 
 
 def calibrate_posterior(
-    posterior: AmortisedPosterior,
+    posterior: AmortisedPosterior | EnsemblePosterior,
     problem: InverseProblem,
     calibration: CalibrationConfig,
     sampling: InverseSamplingConfig,
@@ -304,10 +333,11 @@ def calibrate_posterior(
 
 @dataclass
 class InverseRun:
-    """What :func:`train_from_recipe` made: the posterior, where it lives, the calibration
-    (None if skipped) and wall times in seconds."""
+    """What :func:`train_from_recipe` made: the posterior (an :class:`EnsemblePosterior` for
+    ``ensemble.members > 1``), where it lives, the calibration (None if skipped) and wall times
+    in seconds."""
 
-    posterior: AmortisedPosterior
+    posterior: AmortisedPosterior | EnsemblePosterior
     model_dir: Path
     calibration: CalibrationResult | None
     calibration_dir: Path | None
@@ -329,17 +359,17 @@ def write_calibration_report(
     return folder
 
 
-def train_from_recipe(
+def _train_one(
     recipe: InverseRecipe,
-    out: str | Path,
+    out: Path,
     *,
-    resume: bool = True,
-    progress: bool = False,
-) -> InverseRun:
-    """Simulate the pairs, train, save the model (with the recipe) and calibrate; see the
-    module docstring for the folder layout."""
-    out = Path(out)
-    problem = recipe.build_problem()
+    resume: bool,
+    progress: bool,
+    problem: InverseProblem | None = None,
+) -> tuple[AmortisedPosterior, Path, dict[str, float]]:
+    """Simulate the pairs, train one model and save it with the recipe in ``out`` (no
+    calibration); ``problem``: the recipe's, if already built."""
+    problem = problem or recipe.build_problem()
     config = recipe.model_config(problem)
     training = recipe.train_config()
     recipe.save(out / RECIPE_FILE)
@@ -365,6 +395,91 @@ def train_from_recipe(
     seconds["train"] = time.perf_counter() - start
     model_dir = posterior.save(out / "model")
     recipe.save(model_dir / RECIPE_FILE)
+    return posterior, model_dir, seconds
+
+
+def member_recipe(recipe: InverseRecipe, member: int) -> InverseRecipe:
+    """Ensemble member ``member`` of ``recipe``: the same job with the seed
+    ``member_seed(recipe.seed, member)``, one model, no calibration of its own."""
+    return dataclasses.replace(
+        recipe,
+        name=f"{recipe.name}/member-{member}",
+        seed=member_seed(recipe.seed, member),
+        calibration=dataclasses.replace(recipe.calibration, n_observations=0),
+        ensemble=EnsembleConfig(),
+    )
+
+
+def _train_member(
+    record: dict[str, Any], out: str, resume: bool, progress: bool
+) -> dict[str, float]:
+    """Train one ensemble member (a worker process's job: arguments that pickle); a member
+    whose model folder already holds this recipe is kept (``resume``)."""
+    recipe = InverseRecipe.from_dict(record)
+    folder = Path(out)
+    saved = folder / "model" / RECIPE_FILE
+    if resume and saved.is_file():
+        try:
+            done = load_yaml(InverseRecipe, saved).to_dict() == recipe.to_dict()
+        except (ConfigError, ValueError, OSError):
+            done = False
+        if done:
+            return {}
+    return _train_one(recipe, folder, resume=resume, progress=progress)[2]
+
+
+def _train_members(
+    recipe: InverseRecipe, out: Path, *, resume: bool, progress: bool
+) -> tuple[EnsemblePosterior, list[dict[str, float]]]:
+    """Train the members of ``recipe.ensemble`` (``workers`` at a time, each in a spawned
+    process when ``workers > 1``) in ``out/members/member-k``; returns the ensemble and each
+    member's seconds (empty for a member kept from an earlier run)."""
+    count, workers = recipe.ensemble.members, min(recipe.ensemble.workers, recipe.ensemble.members)
+    jobs = [
+        (member_recipe(recipe, k).to_dict(), str(out / "members" / f"member-{k}"), resume)
+        for k in range(count)
+    ]
+    if workers == 1:
+        seconds = [_train_member(*job, progress) for job in jobs]
+    else:
+        # spawn, not fork: a forked child would inherit this process's torch thread pool
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = [pool.submit(_train_member, *job, False) for job in jobs]
+            seconds = [future.result() for future in futures]
+    members = [AmortisedPosterior.load(Path(job[1]) / "model") for job in jobs]
+    return EnsemblePosterior(members), seconds
+
+
+def train_from_recipe(
+    recipe: InverseRecipe,
+    out: str | Path,
+    *,
+    resume: bool = True,
+    progress: bool = False,
+) -> InverseRun:
+    """Simulate the pairs, train, save the model (with the recipe) and calibrate; see the
+    module docstring for the folder layout. For an ensemble, ``seconds["train"]`` is the wall
+    time of the members' phase (their simulation included) and ``seconds["simulate"]`` the sum
+    of the members' simulation times; a member finished by an earlier run is kept
+    (``resume``)."""
+    out = Path(out)
+    problem = recipe.build_problem()
+    posterior: AmortisedPosterior | EnsemblePosterior
+    if recipe.ensemble.members == 1:
+        posterior, model_dir, seconds = _train_one(
+            recipe, out, resume=resume, progress=progress, problem=problem
+        )
+    else:
+        recipe.save(out / RECIPE_FILE)
+        start = time.perf_counter()
+        posterior, member_seconds = _train_members(recipe, out, resume=resume, progress=progress)
+        seconds = {
+            "simulate": float(sum(s.get("simulate", 0.0) for s in member_seconds)),
+            "train": time.perf_counter() - start,
+        }
+        model_dir = posterior.save(out / "model")
+        recipe.save(model_dir / RECIPE_FILE)
     calibration, calibration_dir = None, None
     if recipe.calibration.n_observations > 0:
         start = time.perf_counter()
@@ -383,6 +498,7 @@ def train_from_recipe(
                 "steps": recipe.sampling.steps,
                 "seed": recipe.seed + 1,
                 "seconds": seconds["calibrate"],
+                "members": recipe.ensemble.members,
             },
         )
     return InverseRun(posterior, model_dir, calibration, calibration_dir, seconds)
@@ -391,6 +507,7 @@ def train_from_recipe(
 __all__ = [
     "INVERSE_RECIPE_FOLDER",
     "CalibrationConfig",
+    "EnsembleConfig",
     "InverseRecipe",
     "InverseRun",
     "InverseSamplingConfig",
@@ -400,6 +517,7 @@ __all__ = [
     "find_recipe",
     "list_inverse_recipes",
     "load_inverse_recipe",
+    "member_recipe",
     "train_from_recipe",
     "write_calibration_report",
 ]
