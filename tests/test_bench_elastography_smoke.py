@@ -24,6 +24,7 @@ def toy_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data["model"]["backbone"]["options"].update(base_channels=8, channel_mults=[1, 2])
     data["training"].update(epochs=1, batch_size=16, device="cpu", compile="off")
     data["calibration"]["n_observations"] = 0
+    data["ensemble"] = {"members": 2, "workers": 1}  # the shipped default's kind, two members
     out = tmp_path_factory.mktemp("elast") / "run"
     return train_from_recipe(InverseRecipe.from_dict(data), out).model_dir
 

@@ -19,15 +19,20 @@ from scorepde.inverse.recipes import InverseRecipe, load_inverse_recipe
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("name", ["elasticity-inclusion", "elasticity-grf"])
-def test_shipped_recipe_uses_field_conditions(name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "y_as", "channels", "members"),
+    [("elasticity-inclusion", "fields_residual", 3, 4), ("elasticity-grf", "fields", 2, 1)],
+)
+def test_shipped_recipe_uses_field_conditions(
+    name: str, y_as: str, channels: int, members: int
+) -> None:
     recipe = load_inverse_recipe(name)
-    assert recipe.y_as == "fields"
+    assert recipe.y_as == y_as and recipe.ensemble.members == members
     problem = recipe.build_problem()
     assert problem.x_shape == (1, 32, 32) and problem.y_shape == (2, 32, 32)
     options = recipe.model_config(problem).backbone.options
-    assert options["dims"] == 2 and options["cond_channels"] == 2
-    assert recipe.train_config().batch_size == 64
+    assert options["dims"] == 2 and options["cond_channels"] == channels
+    assert recipe.train_config().batch_size == 64 and recipe.train_config().num_threads == 1
 
 
 def test_y_as_is_checked() -> None:
@@ -37,7 +42,10 @@ def test_y_as_is_checked() -> None:
 
 
 def toy_recipe(tmp_path: Path) -> Path:
+    """The shipped inclusion recipe at toy size, its ensemble cut to two members trained in
+    worker processes (the shipped path)."""
     recipe = load_inverse_recipe("elasticity-inclusion").to_dict()
+    recipe["ensemble"] = {"members": 2, "workers": 2}
     recipe["name"] = "elasticity-toy"
     recipe["problem"]["options"]["n_cells"] = 8
     recipe["data"]["n_train"] = 48
@@ -54,8 +62,9 @@ def test_invert_train_and_sample_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = runner.invoke(app, ["invert", "train", str(toy_recipe(tmp_path)), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "trained 1 epochs on 43 pairs" in result.output
+    assert "trained 2 members x 1 epochs on 43 pairs each" in result.output
     assert (out / "model" / "recipe.yaml").is_file()
+    assert (out / "model" / "ensemble.yaml").is_file()
     assert (out / "calibration" / "calibration.md").is_file()
     problem = load_inverse_recipe(out / "recipe.yaml").build_problem()
     rng = np.random.default_rng(5)

@@ -10,6 +10,7 @@ docs/elasticity.md, "Ensembles".
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -249,3 +250,13 @@ def test_cli_trains_and_samples_an_ensemble(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     drawn = np.load(samples)
     assert drawn.shape == (6, 2) and np.all(np.isfinite(drawn))
+
+
+def test_worker_thread_environment_is_set_and_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scorepde.inverse.recipes import THREAD_VARIABLES, _thread_environment
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    with _thread_environment(1):
+        assert all(os.environ[name] == "1" for name in THREAD_VARIABLES)
+    assert os.environ["OMP_NUM_THREADS"] == "7" and "MKL_NUM_THREADS" not in os.environ

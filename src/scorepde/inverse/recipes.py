@@ -23,10 +23,13 @@ recipe; calibration then runs on the pooled posterior.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import multiprocessing
+import os
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +57,7 @@ from scorepde.inverse.posterior import (
 )
 from scorepde.inverse.problems import InverseProblem, build_inverse_problem
 from scorepde.provenance import provenance
-from scorepde.training.config import TrainConfig
+from scorepde.training.config import TrainConfig, resolve_num_threads
 from scorepde.training.model import SAMPLERS, ModelConfig
 
 INVERSE_RECIPE_FOLDER = Path(__file__).resolve().parent.parent / "configs" / "inverse"
@@ -428,6 +431,26 @@ def _train_member(
     return _train_one(recipe, folder, resume=resume, progress=progress)[2]
 
 
+#: Environment variables that size the BLAS / OpenMP thread pools of a starting process.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _thread_environment(threads: int) -> Iterator[None]:
+    """Set :data:`THREAD_VARIABLES` to ``threads`` for processes started inside the block
+    (restored after)."""
+    saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+    os.environ.update({name: str(threads) for name in THREAD_VARIABLES})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def _train_members(
     recipe: InverseRecipe, out: Path, *, resume: bool, progress: bool
 ) -> tuple[EnsemblePosterior, list[dict[str, float]]]:
@@ -442,9 +465,15 @@ def _train_members(
     if workers == 1:
         seconds = [_train_member(*job, progress) for job in jobs]
     else:
-        # spawn, not fork: a forked child would inherit this process's torch thread pool
+        # spawn, not fork: a forked child would inherit this process's torch thread pool. The
+        # children's BLAS / OpenMP pools are sized by the environment they start with: unset,
+        # two workers on 2 cores ran two threads each and simulated their pairs 10 times slower
+        threads = resolve_num_threads(recipe.train_config().num_threads, workers) or 1
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with (
+            _thread_environment(threads),
+            ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool,
+        ):
             futures = [pool.submit(_train_member, *job, False) for job in jobs]
             seconds = [future.result() for future in futures]
     members = [AmortisedPosterior.load(Path(job[1]) / "model") for job in jobs]
