@@ -111,6 +111,28 @@ def tiny_train_config(**changes: Any) -> TrainConfig:
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
+def tiny_inverse_recipe() -> dict[str, Any]:
+    """A test-sized inverse recipe: linear-Gaussian d = 3, m = 2, 400 pairs, a 16-wide MLP,
+    3 epochs, 10 sampler steps, calibration 20 x 9."""
+    return {
+        "name": "tiny-inverse",
+        "description": "test-sized linear-Gaussian",
+        "seed": 3,
+        "problem": {"name": "linear_gaussian", "options": {"d": 3, "m": 2, "seed": 1}},
+        "data": {"n_train": 400, "validation_fraction": 0.1},
+        "model": {
+            "backbone": {
+                "name": "mlp",
+                "options": {"data_dim": 3, "cond_dim": 2, "hidden": 16, "depth": 1},
+            },
+            "process": {"name": "ve", "sigma_min": 0.01, "sigma_max": 20.0},
+        },
+        "training": {"epochs": 3, "batch_size": 128, "device": "cpu", "compile": "off"},
+        "sampling": {"sampler": "euler_maruyama", "steps": 10, "batch_size": 500},
+        "calibration": {"n_observations": 20, "n_samples": 9, "levels": [0.5, 0.9]},
+    }
+
+
 def load_benchmark(name: str) -> ModuleType:
     """Import ``benchmarks/<name>.py`` (a script, not a package) as the module ``name``; it is
     registered in ``sys.modules`` first, because dataclasses look their module up there."""

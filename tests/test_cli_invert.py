@@ -17,7 +17,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from helpers import WIDE, assert_refused
+from helpers import WIDE, assert_refused, tiny_inverse_recipe
 from scorepde.cli import app
 from scorepde.configuration import ConfigError
 from scorepde.inverse.recipes import (
@@ -28,26 +28,6 @@ from scorepde.inverse.recipes import (
 )
 
 runner = CliRunner()
-
-
-def tiny_inverse_recipe() -> dict[str, Any]:
-    return {
-        "name": "tiny-inverse",
-        "description": "test-sized linear-Gaussian",
-        "seed": 3,
-        "problem": {"name": "linear_gaussian", "options": {"d": 3, "m": 2, "seed": 1}},
-        "data": {"n_train": 400, "validation_fraction": 0.1},
-        "model": {
-            "backbone": {
-                "name": "mlp",
-                "options": {"data_dim": 3, "cond_dim": 2, "hidden": 16, "depth": 1},
-            },
-            "process": {"name": "ve", "sigma_min": 0.01, "sigma_max": 20.0},
-        },
-        "training": {"epochs": 3, "batch_size": 128, "device": "cpu", "compile": "off"},
-        "sampling": {"sampler": "euler_maruyama", "steps": 10, "batch_size": 500},
-        "calibration": {"n_observations": 20, "n_samples": 9, "levels": [0.5, 0.9]},
-    }
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from helpers import tiny_inverse_recipe
 from scorepde.cli import app
 from scorepde.configuration import ConfigError
 from scorepde.inverse import (
@@ -152,19 +153,8 @@ def test_save_load_round_trip_and_refusals(
 
 def _ensemble_recipe(members: int, workers: int) -> dict[str, Any]:
     return {
+        **tiny_inverse_recipe(),
         "name": "tiny-ensemble",
-        "seed": 3,
-        "problem": {"name": "linear_gaussian", "options": {"d": 2, "m": 2, "seed": 1}},
-        "data": {"n_train": 300, "validation_fraction": 0.1},
-        "model": {
-            "backbone": {
-                "name": "mlp",
-                "options": {"data_dim": 2, "cond_dim": 2, "hidden": 16, "depth": 1},
-            },
-            "process": {"name": "ve", "sigma_min": 0.01, "sigma_max": 20.0},
-        },
-        "training": {"epochs": 2, "batch_size": 128, "device": "cpu", "compile": "off"},
-        "sampling": {"sampler": "euler_maruyama", "steps": 10, "batch_size": 500},
         "calibration": {"n_observations": 10, "n_samples": 4, "levels": [0.5, 0.9]},
         "ensemble": {"members": members, "workers": workers},
     }
@@ -230,7 +220,7 @@ def test_cli_trains_and_samples_an_ensemble(tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = runner.invoke(app, ["invert", "train", str(path), "--out", str(out), "-q"])
     assert result.exit_code == 0, result.output
-    assert "trained 2 members x 2 epochs on 270 pairs each" in result.output
+    assert "trained 2 members x 3 epochs on 360 pairs each" in result.output
     np.save(tmp_path / "y.npy", Y0)
     samples = tmp_path / "s.npy"
     result = runner.invoke(
@@ -249,7 +239,7 @@ def test_cli_trains_and_samples_an_ensemble(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     drawn = np.load(samples)
-    assert drawn.shape == (6, 2) and np.all(np.isfinite(drawn))
+    assert drawn.shape == (6, 3) and np.all(np.isfinite(drawn))
 
 
 def test_worker_thread_environment_is_set_and_restored(monkeypatch: pytest.MonkeyPatch) -> None:

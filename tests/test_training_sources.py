@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import shutil
 import warnings
 
@@ -145,7 +146,9 @@ def weights_hash(trainer: Trainer) -> str:
 
 #: Final weights of a 3-epoch run (21 samples, batch 8, validation, seed 7) by the trainer of
 #: commit 7bd2c02 (before batch sources), torch 2.13.0 on x86_64 CPU, one thread; recorded by
-#: running ``_reference_run`` there.
+#: running ``_reference_run`` there. Bit patterns depend on the CPU's kernels, so the
+#: comparison is opt-in (``SCOREPDE_REFERENCE_HASHES=1``); CI machines of the recording's kind
+#: passed it until 2026-12-02.
 _REFERENCE_TORCH = "2.13.0"
 _REFERENCE_HASHES = {
     "conditional": "b862b2b3573cc024effdb9a55ddf8c741886df8bc3e1ea24409161c031b51186",
@@ -191,6 +194,11 @@ def test_tensor_source_is_bit_identical_to_the_trainer_before_sources(tmp_path, 
     assert explicit == plain
     if torch.__version__.split("+")[0] != _REFERENCE_TORCH or not _x86_64():
         pytest.skip(f"reference hash recorded with torch {_REFERENCE_TORCH} on x86_64")
+    if os.environ.get("SCOREPDE_REFERENCE_HASHES") != "1":
+        # the same torch build rounds differently on other CPUs (an AVX-512 Xeon gave other
+        # hashes, whatever ATEN_CPU_CAPABILITY and thread count, 2026-12-02): opt in on a
+        # machine of the recording's kind
+        pytest.skip("set SCOREPDE_REFERENCE_HASHES=1 to compare with the recorded hashes")
     assert plain == _REFERENCE_HASHES[kind]
 
 
