@@ -27,10 +27,11 @@ test: venv
 	$(BIN)/python -m pytest -q
 	$(BIN)/ruff check src tests benchmarks
 
-## The slow suite; it includes the sbi benchmark on one task, so the bench extra goes in first
+## The slow suite; it includes the sbi benchmark on one task and the AR1 baseline (emukit), so the
+## bench and mf extras go in first
 ## (sbibm pins an old sbi: it is installed without its dependencies).
 test-slow: venv
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/pip install --quiet -e '.[test,bench,mf]'
 	$(BIN)/pip install --quiet --no-deps $(SBIBM)
 	$(BIN)/python -m pytest -q -m slow
 
