@@ -135,6 +135,8 @@ def fit_normaliser(
         recipe.data.subspace_components,
         whiten=recipe.data.subspace_whiten,
         whiten_degree=recipe.data.subspace_whiten_degree,
+        whiten_scale_fit=recipe.data.subspace_whiten_fit,
+        whiten_floor=recipe.data.subspace_whiten_floor,
     ).fit(dataset.fields, encoded, dataset.condition_index)
 
 

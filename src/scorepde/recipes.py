@@ -13,6 +13,7 @@ from typing import Any
 
 from scorepde.configuration import ConfigError, from_dict, load_yaml, save_yaml, to_dict
 from scorepde.data.campaign import SimulationConfig
+from scorepde.data.normalisation import SCALE_FITS
 from scorepde.training.config import TrainConfig
 from scorepde.training.model import ModelConfig
 
@@ -43,13 +44,20 @@ class DataRecipe:
     ``mlp``); None keeps every grid value. subspace_whiten: false, true (divide each subspace
     coefficient by its training spread) or ``"conditional"`` (standardise each coefficient by
     its own condition-dependent mean and spread, polynomials of degree
-    ``subspace_whiten_degree``; see ``SubspaceNormaliser``). source: ``"file"`` (train on the
-    fields of ``train``, the default) or ``"stream"`` (every batch is simulated afresh during
-    training, for cheap simulators: conditions drawn uniformly over the design ranges,
-    log-uniformly for log-scale conditions, ``stream_per_condition`` fields each; ``train`` is
-    still simulated, to fit the normaliser and hold out the validation conditions).
-    stream_epoch_samples: rows per streamed epoch (None: as many as the training part of
-    ``train``). stream_design: ``"uniform"`` (the default above) or ``"edges"``: the same
+    ``subspace_whiten_degree``; see ``SubspaceNormaliser``). subspace_whiten_fit: how that
+    spread is fitted, ``"spread"`` (default, a polynomial in the observed spread),
+    ``"log_variance"`` (a polynomial in the log of the unbiased variance, corrected for the
+    bias of the log; follows spreads that change by orders of magnitude over the design; see
+    ``ConditionalNormaliser``'s ``scale_fit``). subspace_whiten_floor: with conditional
+    whitening, no coefficient's scale is below this fraction of the largest coefficient's scale
+    at the same condition (0: none), so directions that are empty at a condition (the
+    high-frequency directions of a smooth field) are not blown up to unit spread. source:
+    ``"file"`` (train on the fields of ``train``, the default) or ``"stream"`` (every batch is
+    simulated afresh during training, for cheap simulators: conditions drawn uniformly over the
+    design ranges, log-uniformly for log-scale conditions, ``stream_per_condition`` fields
+    each; ``train`` is still simulated, to fit the normaliser and hold out the validation
+    conditions). stream_epoch_samples: rows per streamed epoch (None: as many as the training
+    part of ``train``). stream_design: ``"uniform"`` (the default above) or ``"edges"``: the same
     transformed space with extra mass ``stream_edge_mass`` per condition in the bands of
     relative width ``stream_edge_width`` at both ends of its range, so that the faces, edges
     and corners of the design are trained on (``scorepde.data.design.edge_weighted_unit``).
@@ -73,6 +81,8 @@ class DataRecipe:
     subspace_components: int | None = None
     subspace_whiten: bool | str = False
     subspace_whiten_degree: int = 3
+    subspace_whiten_fit: str = "spread"
+    subspace_whiten_floor: float = 0.0
     source: str = "file"
     stream_per_condition: int = 25
     stream_epoch_samples: int | None = None
@@ -91,6 +101,20 @@ class DataRecipe:
         if self.normaliser_data == "stream" and self.source != "stream":
             raise ConfigError(
                 f"data.normaliser_data = 'stream' needs data.source = 'stream', got {self.source!r}"
+            )
+        if self.subspace_whiten_fit not in SCALE_FITS:
+            raise ConfigError(
+                f"data.subspace_whiten_fit = {self.subspace_whiten_fit!r} is not allowed; "
+                f"expected one of {list(SCALE_FITS)}"
+            )
+        if not (
+            isinstance(self.subspace_whiten_floor, int | float)
+            and not isinstance(self.subspace_whiten_floor, bool)
+            and 0.0 <= self.subspace_whiten_floor < float("inf")
+        ):
+            raise ConfigError(
+                f"data.subspace_whiten_floor = {self.subspace_whiten_floor!r} is not allowed; "
+                "expected a number >= 0"
             )
         if self.stream_design not in STREAM_DESIGNS:
             raise ConfigError(
