@@ -98,8 +98,6 @@ def test_new_data_options_are_checked() -> None:
         ("stream_edge_width", 0.0, "stream_edge_width = 0.0"),
         ("invariant_conditions", "drop", "invariant_conditions = 'drop'"),
         ("subspace_whiten_fit", "log", "subspace_whiten_fit = 'log'"),
-        ("subspace_whiten_floor", -0.1, "subspace_whiten_floor = -0.1"),
-        ("subspace_whiten_floor", True, "subspace_whiten_floor = True"),
     ):
         data = tiny_recipe_dict()
         data["data"][key] = value

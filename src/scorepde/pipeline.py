@@ -136,7 +136,6 @@ def fit_normaliser(
         whiten=recipe.data.subspace_whiten,
         whiten_degree=recipe.data.subspace_whiten_degree,
         whiten_scale_fit=recipe.data.subspace_whiten_fit,
-        whiten_floor=recipe.data.subspace_whiten_floor,
     ).fit(dataset.fields, encoded, dataset.condition_index)
 
 

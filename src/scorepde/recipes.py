@@ -48,10 +48,7 @@ class DataRecipe:
     spread is fitted, ``"spread"`` (default, a polynomial in the observed spread),
     ``"log_variance"`` (a polynomial in the log of the unbiased variance, corrected for the
     bias of the log; follows spreads that change by orders of magnitude over the design; see
-    ``ConditionalNormaliser``'s ``scale_fit``). subspace_whiten_floor: with conditional
-    whitening, no coefficient's scale is below this fraction of the largest coefficient's scale
-    at the same condition (0: none), so directions that are empty at a condition (the
-    high-frequency directions of a smooth field) are not blown up to unit spread. source:
+    ``ConditionalNormaliser``'s ``scale_fit``). source:
     ``"file"`` (train on the fields of ``train``, the default) or ``"stream"`` (every batch is
     simulated afresh during training, for cheap simulators: conditions drawn uniformly over the
     design ranges, log-uniformly for log-scale conditions, ``stream_per_condition`` fields
@@ -82,7 +79,6 @@ class DataRecipe:
     subspace_whiten: bool | str = False
     subspace_whiten_degree: int = 3
     subspace_whiten_fit: str = "spread"
-    subspace_whiten_floor: float = 0.0
     source: str = "file"
     stream_per_condition: int = 25
     stream_epoch_samples: int | None = None
@@ -106,15 +102,6 @@ class DataRecipe:
             raise ConfigError(
                 f"data.subspace_whiten_fit = {self.subspace_whiten_fit!r} is not allowed; "
                 f"expected one of {list(SCALE_FITS)}"
-            )
-        if not (
-            isinstance(self.subspace_whiten_floor, int | float)
-            and not isinstance(self.subspace_whiten_floor, bool)
-            and 0.0 <= self.subspace_whiten_floor < float("inf")
-        ):
-            raise ConfigError(
-                f"data.subspace_whiten_floor = {self.subspace_whiten_floor!r} is not allowed; "
-                "expected a number >= 0"
             )
         if self.stream_design not in STREAM_DESIGNS:
             raise ConfigError(

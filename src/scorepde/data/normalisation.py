@@ -417,7 +417,6 @@ class ConditionalNormaliser(_JsonFile):
         channels: Sequence[str] | None = None,
         floor: float = 1e-12,
         scale_fit: str = "spread",
-        relative_floor: float = 0.0,
     ) -> None:
         if isinstance(degree, bool) or not isinstance(degree, int) or degree < 0:
             raise NormalisationError(f"degree = {degree!r} is not allowed; expected an int >= 0")
@@ -426,11 +425,6 @@ class ConditionalNormaliser(_JsonFile):
                 f"scale_fit = {scale_fit!r} is not allowed; expected one of {list(SCALE_FITS)}"
             )
         self.scale_fit = scale_fit
-        if not (math.isfinite(relative_floor) and relative_floor >= 0):
-            raise NormalisationError(
-                f"relative_floor = {relative_floor!r} is not allowed; expected a number >= 0"
-            )
-        self.relative_floor = float(relative_floor)
         if not (math.isfinite(ridge) and ridge >= 0):
             raise NormalisationError(f"ridge = {ridge!r} is not allowed; expected a number >= 0")
         self.degree = degree
@@ -563,11 +557,6 @@ class ConditionalNormaliser(_JsonFile):
             scale = np.maximum(np.exp(0.5 * (features @ self.scale_coefficients)), self.scale_floor)
         else:
             scale = np.maximum(features @ self.scale_coefficients, self.scale_floor)
-        if self.relative_floor > 0:
-            # channels far below the largest one at this condition are not blown up to unit
-            # spread: their scale is at least relative_floor x the largest (smoothly)
-            largest = scale.max(axis=-1, keepdims=True)
-            scale = np.sqrt(scale**2 + (self.relative_floor * largest) ** 2)
         return mean, scale.reshape(*scale.shape, *([1] * (self.mean_coefficients.ndim - 2)))
 
     def _check(self, x: Any) -> None:
@@ -623,7 +612,6 @@ class ConditionalNormaliser(_JsonFile):
             "scale_coefficients": self.scale_coefficients,
             "scale_floor": self.scale_floor,
             **({"scale_fit": self.scale_fit} if self.scale_fit != "spread" else {}),
-            **({"relative_floor": self.relative_floor} if self.relative_floor > 0 else {}),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -634,7 +622,7 @@ class ConditionalNormaliser(_JsonFile):
     def from_dict(cls, data: dict[str, Any]) -> ConditionalNormaliser:
         """Inverse of :meth:`to_dict`."""
         required = {"exponents", "mean_coefficients", "scale_coefficients", "scale_floor", "degree"}
-        allowed = required | {"format", "channels", "ridge", "floor", "scale_fit", "relative_floor"}
+        allowed = required | {"format", "channels", "ridge", "floor", "scale_fit"}
         if not isinstance(data, dict) or not required <= set(data):
             raise NormalisationError(f"a ConditionalNormaliser dict needs {sorted(required)}")
         unknown = sorted(set(data) - allowed)
@@ -646,7 +634,6 @@ class ConditionalNormaliser(_JsonFile):
             channels=data.get("channels"),
             floor=float(data.get("floor", 1e-12)),
             scale_fit=str(data.get("scale_fit", "spread")),
-            relative_floor=float(data.get("relative_floor", 0.0)),
         )
         exponents = np.asarray(data["exponents"], dtype=int)
         mean = np.asarray(data["mean_coefficients"], dtype=float)
@@ -723,7 +710,6 @@ class SubspaceNormaliser(_JsonFile):
         whiten: bool | str = False,
         whiten_degree: int = 3,
         whiten_scale_fit: str = "spread",
-        whiten_floor: float = 0.0,
     ) -> None:
         if not isinstance(base, FieldNormaliser | ConditionalNormaliser):
             raise NormalisationError(
@@ -745,9 +731,7 @@ class SubspaceNormaliser(_JsonFile):
         self.whiten: bool | str = whiten
         self.component_scale: np.ndarray | None = None  # (K,) when whitened globally
         self.coefficient_normaliser: ConditionalNormaliser | None = (
-            ConditionalNormaliser(
-                degree=whiten_degree, scale_fit=whiten_scale_fit, relative_floor=whiten_floor
-            )
+            ConditionalNormaliser(degree=whiten_degree, scale_fit=whiten_scale_fit)
             if whiten == "conditional"
             else None
         )
