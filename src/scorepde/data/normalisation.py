@@ -40,11 +40,11 @@ __all__ = [
 _NORMALISER_FORMAT = "scorepde.field_normaliser/1"
 _ENCODER_FORMAT = "scorepde.condition_encoder/1"
 _CONDITIONAL_FORMAT = "scorepde.conditional_normaliser/1"
+_SUBSPACE_FORMAT = "scorepde.subspace_normaliser/1"
 
 #: How :class:`ConditionalNormaliser` fits ``scale(p)``: a polynomial in the spread (weighted by
 #: the observed spread), or a polynomial in the log of the unbiased variance.
 SCALE_FITS = ("spread", "log_variance")
-_SUBSPACE_FORMAT = "scorepde.subspace_normaliser/1"
 
 
 class NormalisationError(ValueError):
@@ -386,10 +386,9 @@ class ConditionalNormaliser(_JsonFile):
     follows a spread that changes by orders of magnitude over the design (a high-frequency
     principal direction against the correlation length), where one in the spread cannot. Fitted
     to ``darcy-quick``'s whitened coefficients, the standardised values of fresh simulations at
-    24 random conditions had a spread of 1.14 on average (up to 1.76 at one condition) with the
-    spread fit, 1.03 (up to 1.13) with this one at degree 5; a generative model, whose default is
-    a unit spread, samples too narrowly where that spread is not 1 (docs/darcy.md, "Unbiased
-    whitening").
+    24 random conditions had a spread of 1.13 on average (up to 1.75 at one condition) with the
+    spread fit, 1.02 (up to 1.13) with this one at degree 5 (``benchmarks/bench_whitening.py``;
+    docs/darcy.md, "Why the samples are too narrow").
 
     Why: the spread of the fields within one condition can vary by orders of magnitude across
     the design (battery: c - c_right and phi scale with F_right, so at F_right ~ 1 A/m^2 the
@@ -516,12 +515,6 @@ class ConditionalNormaliser(_JsonFile):
         constant = low == high
         mean_coefficients[:, constant] = 0.0
         mean_coefficients[0][constant] = low[constant]
-        scale_coefficients = np.empty((len(exponents), channels))
-        for channel in range(channels):
-            weight = 1.0 / spread[:, channel : channel + 1]
-            scale_coefficients[:, channel] = self._solve(
-                features * weight, spread[:, channel : channel + 1] * weight
-            )[:, 0]
         self.exponents = exponents
         self.mean_coefficients = mean_coefficients
         self.scale_floor = 0.5 * spread.min(axis=0)
@@ -531,8 +524,13 @@ class ConditionalNormaliser(_JsonFile):
             bias = scipy.special.digamma(dof / 2.0) - np.log(dof / 2.0)
             log_variance = np.log(np.maximum(squares / dof, self.scale_floor**2)) - bias
             self.scale_coefficients = self._solve(features, log_variance)
-        else:
-            self.scale_coefficients = scale_coefficients
+            return self
+        self.scale_coefficients = np.empty((len(exponents), channels))
+        for channel in range(channels):
+            weight = 1.0 / spread[:, channel : channel + 1]
+            self.scale_coefficients[:, channel] = self._solve(
+                features * weight, spread[:, channel : channel + 1] * weight
+            )[:, 0]
         return self
 
     def _coefficients_at(self, conditions: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
