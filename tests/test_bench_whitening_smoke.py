@@ -3,30 +3,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from helpers import load_benchmark
 from scorepde import pipeline
 from scorepde.recipes import Recipe
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 #: 16 directions of 8 x 8 fields keep ~92 % of the energy; the truncation warning is expected.
 pytestmark = pytest.mark.filterwarnings("ignore:SubspaceNormaliser:UserWarning")
-
-
-def load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "bench_whitening", BENCHMARKS / "bench_whitening.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _recipe(whiten: str | bool) -> Recipe:
@@ -58,7 +44,7 @@ def _run(tmp_path: Path, whiten: str | bool) -> Path:
 
 
 def test_tables_for_a_tiny_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    bench = load_bench()
+    bench = load_benchmark("bench_whitening")
     run = _run(tmp_path, "conditional")
     model = pipeline.load_model(run / "model")
     assert model.normaliser.coefficient_normaliser.scale_fit == "log_variance"
@@ -79,7 +65,7 @@ def test_tables_for_a_tiny_run(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_refuses_a_model_without_conditional_whitening(tmp_path: Path) -> None:
-    bench = load_bench()
+    bench = load_benchmark("bench_whitening")
     run = _run(tmp_path, True)
     with pytest.raises(SystemExit, match="not a conditionally whitened subspace model"):
         bench.main([str(run), "--at"])
