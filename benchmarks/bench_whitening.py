@@ -38,13 +38,6 @@ from scorepde.evaluation.evaluate import simulator_reference
 from scorepde.pipeline import design_draw, load_model, model_problem
 
 
-def _coefficients(normaliser: SubspaceNormaliser, fields: np.ndarray, encoded: np.ndarray):
-    """Raw (unwhitened) subspace coefficients ``(n, K)``."""
-    assert normaliser.basis is not None
-    flat = np.asarray(normaliser.base.transform(fields, encoded)).reshape(len(fields), -1)
-    return flat @ normaliser.basis
-
-
 def whitening_table(run: Path, fits: Sequence[str], conditions: int, n: int, seed: int) -> None:
     model = load_model(run / "model")
     problem = model_problem(model)
@@ -53,13 +46,13 @@ def whitening_table(run: Path, fits: Sequence[str], conditions: int, n: int, see
         raise SystemExit(f"{run}: the model is not a conditionally whitened subspace model")
     data = read_dataset(run / "data" / "train.h5")
     encoded = model.condition_encoder.encode(data.conditions)
-    train = _coefficients(normaliser, data.fields, encoded)[:, :, None]
+    train = np.asarray(normaliser.projections(data.fields, encoded))[:, :, None]
     draws = design_draw(problem, conditions, np.random.default_rng(seed))
     fresh = []
     for index, condition in enumerate(draws):
         fields = simulator_reference(problem, condition, n, seed=seed, index=index, stream=0)
         at = model.condition_encoder.encode(np.tile(condition, (n, 1)))
-        fresh.append((_coefficients(normaliser, fields, at)[:, :, None], at))
+        fresh.append((np.asarray(normaliser.projections(fields, at))[:, :, None], at))
     print("| scale fit | degree | mean spread | worst condition | r.m.s. log spread |")
     print("|---|---:|---:|---:|---:|")
     for entry in fits:

@@ -801,17 +801,22 @@ class SubspaceNormaliser(_JsonFile):
             raise NormalisationError("SubspaceNormaliser is not fitted; call fit first")
         return self.basis
 
-    def transform(self, x: Any, conditions: Any = None) -> Any:
-        """Physical ``(n, C, *S)`` -> coefficients ``(n, 1, K)`` (numpy or torch, as given)."""
+    def projections(self, x: Any, conditions: Any = None) -> Any:
+        """Physical ``(n, C, *S)`` -> the normalised fields' projections on the basis ``(n, K)``,
+        before any whitening (numpy or torch, as given)."""
         basis = self._basis()
         z = self.base.transform(x, conditions)
         flat = z.reshape(z.shape[0], -1)
-        w = flat @ _like(basis, flat)
+        return flat @ _like(basis, flat)
+
+    def transform(self, x: Any, conditions: Any = None) -> Any:
+        """Physical ``(n, C, *S)`` -> coefficients ``(n, 1, K)`` (numpy or torch, as given)."""
+        w = self.projections(x, conditions)
         if self.coefficient_normaliser is not None:
             w = self.coefficient_normaliser.transform(w[:, :, None], conditions)
         elif self.component_scale is not None:
             w = w / _like(self.component_scale, w)
-        return w.reshape(z.shape[0], 1, self.components)
+        return w.reshape(w.shape[0], 1, self.components)
 
     def inverse(self, w: Any, conditions: Any = None) -> Any:
         """Coefficients ``(n, 1, K)`` (or ``(n, K)``) -> physical ``(n, C, *S)``."""
