@@ -7,7 +7,8 @@ on a run's training file (``RUN_DIR/data/train.h5``, the recipe's problem from
 ``RUN_DIR/recipe.yaml``), with no generative model:
 
 * ``linear``: ridge regression of the standardised ``u`` values on the standardised ``log_k``
-  values (ridge ``1e-3 x n``; one ``numpy.linalg.solve``);
+  values (``scorepde.training.transforms.linear_gain`` with ridge 1e-3: ``1e-3 x n`` on the
+  normal equations);
 * ``linear+MLP``: the same plus an MLP (``--hidden`` wide, two hidden layers, SiLU) trained on
   the linear fit's residual for ``--steps`` Adam steps of ``--batch`` fields (learning rate 1e-3,
   cosine schedule, ``torch.manual_seed(--seed)``).
@@ -36,6 +37,7 @@ from scorepde.data.campaign import problem_from_config
 from scorepde.data.schema import read_dataset
 from scorepde.evaluation.evaluate import simulator_reference
 from scorepde.recipes import load_recipe
+from scorepde.training.transforms import linear_gain
 
 Map = Callable[[np.ndarray], np.ndarray]
 
@@ -49,7 +51,8 @@ def fit_maps(
     mean_a, scale_a = a.mean(axis=0), a.std(axis=0)
     mean_b, scale_b = b.mean(axis=0), b.std(axis=0)
     za, zb = (a - mean_a) / scale_a, (b - mean_b) / scale_b
-    gain = np.linalg.solve(za.T @ za + 1e-3 * len(za) * np.eye(za.shape[1]), za.T @ zb)
+    # za's columns have unit spread, so the ridge is 1e-3 x n on the normal equations
+    gain = linear_gain(zb, za, ridge=1e-3).T
 
     def standardise(x: np.ndarray) -> np.ndarray:
         return (x.reshape(len(x), -1) - mean_a) / scale_a
