@@ -112,6 +112,32 @@ def test_gaussian_mean_at_a_design_point_with_k_1_is_its_empirical_mean(
     assert np.max(np.abs(pooled.mean_field(DESIGN[index]) - empirical)) > 1e-3 * scale
 
 
+def test_latent_solver_draws_the_gaussian_process_and_solves_it(
+    bench: ModuleType, problem: DarcyProblem, dataset: FieldDataset
+) -> None:
+    baseline = bench.LatentSolverBaseline(dataset, problem)
+    query = np.array([0.2, 0.8])  # a design point: its latent law is the unit GP of l = 0.2
+    pairs = baseline.sample(query, 4000, 0)
+    assert pairs.shape == (4000, 2, N_CELLS, N_CELLS)
+    np.testing.assert_array_equal(pairs, baseline.sample(query, 4000, 0))
+    assert not np.array_equal(pairs[:5], baseline.sample(query, 5, 1))
+    # every pair is the simulator's: u is the pressure of its own medium
+    resolved = problem.solve(pairs[:50, 0] / query[1], np.tile(query, (50, 1)))
+    np.testing.assert_allclose(pairs[:50], resolved, atol=1e-12)
+    # the latent law: zero mean, unit variance and the kernel's neighbour correlation
+    # exp(-h^2 / (2 l^2)) = 0.823 at h = 1/8; fitted from 180 fields (30 at this point), so
+    # the tolerances are those of a fitted Gaussian, not of the sampling noise (n = 4000).
+    # Measured: variance 0.91, correlation 0.75; a linear whitening fit (whiten_degree=1)
+    # reads 0.70 and fails
+    g = pairs[:, 0] / query[1]
+    assert np.sqrt(np.mean(g.mean(axis=0) ** 2)) < 0.25  # one design point's error: ~1/sqrt(30)
+    assert abs(g.var(axis=0).mean() - 1.0) < 0.15
+    h = 1.0 / N_CELLS
+    kernel = np.exp(-(h**2) / (2 * query[0] ** 2))
+    neighbour = np.mean(g[:, :, 1:] * g[:, :, :-1]) / np.mean(g**2)
+    assert abs(neighbour - kernel) < 0.1
+
+
 def test_ledoit_wolf_shrinks_more_when_the_truth_is_isotropic(bench: ModuleType) -> None:
     rng = np.random.default_rng(0)
     p = 20
@@ -182,10 +208,12 @@ def test_script_prints_the_table_for_a_tiny_run(
     document = bench.main([str(run), "--k", "2", "--components", "16", "--out", str(out)])
     printed = capsys.readouterr().out
     assert "simulator floors identical to the report's" in printed
-    for label in ("| model |", "| gaussian |", "| nearest |", "| simulator (floor) |"):
+    samplers = ("model", "gaussian", "nearest", "latent+solver", "simulator (floor)")
+    for label in (f"| {name} |" for name in samplers):
         assert printed.count(label) == 2  # one row per channel
     saved = json.loads(out.read_text())
     assert saved["gaussian"]["k"] == 2 and saved["floors_match_report"] is True
-    assert set(saved["results"]) == {"gaussian", "nearest"}
+    assert set(saved["results"]) == {"gaussian", "nearest", "latent+solver"}
+    assert saved["latent_solver"]["components"] == N_CELLS * N_CELLS
     assert document["results"]["gaussian"][0]["condition"] == {"l": 0.2, "sigma": 1.0}
     assert out.with_suffix(".md").read_text().startswith("| condition |")
