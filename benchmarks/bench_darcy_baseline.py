@@ -21,12 +21,13 @@ Three samplers that use a run's training file (``RUN_DIR/data/train.h5``) and no
   point, re-drawn with replacement (``np.random.default_rng(seed)``), unchanged.
 * ``latent+solver`` (:class:`LatentSolverBaseline`): the simulator with a learned input law;
   the training file's latent fields modelled by a conditional Gaussian in whitened principal
-  coordinates (all directions unless ``--latent-components``; degree 2, log-variance scale
-  fit), each draw solved by the problem. Consistent pairs by construction; it needs the
-  simulator at sampling time.
+  coordinates (all directions unless ``--latent-components``; ``--latent-whiten-degree 2``,
+  ``--latent-scale-fit log_variance``), each draw solved by the problem. Consistent pairs by
+  construction; it needs the simulator at sampling time.
 
 ``python benchmarks/bench_darcy_baseline.py RUN_DIR [--k 8] [--components 384]
-[--covariance diagonal] [--latent-components P] [--n N] [--targets quick-2d] [--out PATH]``
+[--covariance diagonal] [--latent-components P] [--latent-whiten-degree 2]
+[--latent-scale-fit log_variance] [--n N] [--targets quick-2d] [--out PATH]``
 evaluates the three with
 ``scorepde.evaluation.evaluate.evaluate_conditions`` at the conditions of
 ``RUN_DIR/evaluation/report.json``, with the recipe's evaluation seed and sampling seed
@@ -56,6 +57,7 @@ import numpy as np
 
 from scorepde.data.campaign import problem_from_config
 from scorepde.data.normalisation import (
+    SCALE_FITS,
     ConditionalNormaliser,
     ConditionEncoder,
     SubspaceNormaliser,
@@ -387,6 +389,10 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help="principal directions of the latent field (latent+solver; default: all)",
     )
+    parser.add_argument("--latent-whiten-degree", type=int, default=2, help="(latent+solver)")
+    parser.add_argument(
+        "--latent-scale-fit", choices=SCALE_FITS, default="log_variance", help="(latent+solver)"
+    )
     parser.add_argument("--n", type=int, default=None, help="samples (default: the report's)")
     parser.add_argument("--targets", default="quick-2d")
     parser.add_argument("--out", type=Path, default=None)
@@ -433,6 +439,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         problem,
         components=args.latent_components,
         degree=recipe.data.normalisation_degree,
+        whiten_degree=args.latent_whiten_degree,
+        scale_fit=args.latent_scale_fit,
     )
     latent_fit_seconds = time.perf_counter() - start
     shrinkage: list[float] = []
@@ -493,8 +501,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "latent_solver": {
             "components": latent_solver.normaliser.components,
             "degree": recipe.data.normalisation_degree,
-            "whiten_degree": 2,
-            "scale_fit": "log_variance",
+            "whiten_degree": args.latent_whiten_degree,
+            "scale_fit": args.latent_scale_fit,
             "fit_seconds": latent_fit_seconds,
         },
         "floors_match_report": floors_match,
