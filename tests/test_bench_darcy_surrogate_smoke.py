@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from helpers import load_benchmark
 from scorepde import pipeline
 from scorepde.configuration import save_yaml
+from scorepde.physics.darcy import darcy_residual, darcy_transmissibilities
 from scorepde.recipes import Recipe
 
 
@@ -45,3 +48,31 @@ def test_tiny_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         if row["map"] == "linear+MLP":
             # an untrained MLP adds noise to the linear fit; 400 steps remove most of it
             assert fitted[(row["condition"], "linear+MLP")] < row["u_error"]
+
+
+def test_conv_map_runs_and_the_energy_norm_is_the_operators(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The ``conv`` map prints its rows on a tiny run, and ``energy_norm`` is ``e . A e`` over
+    the total transmissibility, ``A e`` the finite-volume residual of ``e`` with zero boundary
+    values (so it weights each error by the medium's own fluxes)."""
+    bench = load_benchmark("bench_darcy_surrogate")
+    rng = np.random.default_rng(0)
+    log_k, error = rng.normal(size=(3, 8, 8)), rng.normal(size=(3, 8, 8))
+    tx, ty = darcy_transmissibilities(log_k)
+    applied = darcy_residual(log_k, error, left=0.0, right=0.0)
+    expected = np.sum(error * applied, axis=(1, 2)) / (tx.sum((1, 2)) + ty.sum((1, 2)))
+    as_tensors = (torch.tensor(v) for v in (error, tx, ty))
+    np.testing.assert_allclose(bench.energy_norm(*as_tensors).numpy(), expected, rtol=1e-10)
+    assert np.all(expected > 0)
+    train = {"problem": "darcy2d", "n_conditions": 20, "per_condition": 10, "seed": 0}
+    options = {"problem_options": {"n_cells": 8}, "chunk_conditions": 20}
+    recipe = Recipe.from_dict({"name": "surrogate-tiny", "data": {"train": {**train, **options}}})
+    run = tmp_path / "run"
+    save_yaml(recipe, run / "recipe.yaml")
+    pipeline.simulate(recipe.data.train, run / "data" / "train.h5", progress=False)
+    arguments = ["--n", "50", "--steps", "0", "--conv-steps", "60", "--conv-width", "4"]
+    rows = bench.main([str(run), *arguments, "--conv-batch", "16", "--at", "0.2,1.0"])
+    assert "| 0.2,1.0 | conv |" in capsys.readouterr().out
+    (conv,) = [row for row in rows if row["map"] == "conv"]
+    assert 0.0 <= conv["undefined"] < 0.5 and np.isfinite(conv["u_error"])
