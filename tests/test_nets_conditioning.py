@@ -270,3 +270,27 @@ def test_mlp_cond_to_input_feeds_the_conditions_to_the_input_layer() -> None:
     off = MLPScoreNet(**SMALL_MLP, cond_to_input=False)
     for key, value in plain.state_dict().items():
         assert torch.equal(value, off.state_dict()[key]), key
+
+
+def test_mlp_zero_output_starts_as_the_exact_score_of_a_standard_gaussian() -> None:
+    """With ``zero_output`` a fresh MLP under the EDM preconditioning (``sigma_data = 1``) is
+    the exact score of ``N(0, I)`` data at every noise level, ``-x_t / (m_t^2 + sigma_t^2)``
+    (the whitened Gaussian a whitened model space defines); every other weight is the
+    original network's for the same seed, and the plain network is not that score."""
+    from scorepde.diffusion.preconditioning import ScoreModel
+    from scorepde.diffusion.processes import build_process
+
+    process = build_process({"name": "vp", "beta_min": 0.1, "beta_max": 20.0})
+    torch.manual_seed(0)
+    plain = MLPScoreNet(**SMALL_MLP)
+    torch.manual_seed(0)
+    zero = MLPScoreNet(**SMALL_MLP, zero_output=True)
+    changed = {k for k, v in zero.state_dict().items() if not torch.equal(v, plain.state_dict()[k])}
+    assert changed == {"output.1.weight", "output.1.bias"}
+    x, cond = torch.randn(6, 1, 12, dtype=torch.float64), torch.rand(6, 2, dtype=torch.float64)
+    t = torch.tensor([1e-3, 0.01, 0.1, 0.4, 0.8, 1.0], dtype=torch.float64)
+    exact = -x / (process.mean_coef(t) ** 2 + process.std(t) ** 2)[:, None, None]
+    with torch.no_grad():
+        for network, matches in ((zero, True), (plain, False)):
+            score = ScoreModel(network.double(), process, sigma_data=1.0)(x, t, cond)
+            assert torch.allclose(score, exact, rtol=1e-10, atol=1e-12) is matches

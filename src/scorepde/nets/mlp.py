@@ -77,10 +77,17 @@ class MLPScoreNet(nn.Module):
         cond_to_input: the vector conditions also enter the input layer beside ``x``
             (``Linear(d + k, H)``), not only the embedding that modulates the blocks; with zero-
             initialised modulation this is the only path by which a fresh network sees them.
+        zero_output: the output layer starts at zero. Under the EDM parametrisation with
+            ``sigma_data = 1`` the untrained model is then the exact score of ``N(0, I)``: in a
+            whitened model space (every coordinate standardised per condition) it starts as
+            the conditional Gaussian that the whitening defines, and training moves it only
+            where the loss says so. Off by default: with it on, the same seed gives different
+            initial weights for the output layer (all others are unchanged).
 
-    The last three options are off by default, and the modules they need are created only when
-    used and after all the others, so a model built without them is the original network
-    (same parameter names, same initial values for the same seed).
+    The options from ``n_labels`` to ``cond_to_input`` are off by default, and the modules
+    they need are created only when used and after all the others, so a model built without
+    them is the original network (same parameter names, same initial values for the same
+    seed).
     """
 
     #: Whether the network works along the sample's grid (a flat vector); a model
@@ -100,6 +107,7 @@ class MLPScoreNet(nn.Module):
         cond_field_dim: int = 0,
         label_embedding_dim: int = 16,
         cond_to_input: bool = False,
+        zero_output: bool = False,
     ) -> None:
         super().__init__()
         if data_dim < 1 or cond_dim < 0 or hidden < 1 or depth < 0:
@@ -130,6 +138,9 @@ class MLPScoreNet(nn.Module):
         self.input = nn.Linear(data_dim + (cond_dim if cond_to_input else 0), hidden)
         self.blocks = nn.ModuleList(_ResidualBlock(hidden) for _ in range(depth))
         self.output = nn.Sequential(nn.SiLU(), nn.Linear(hidden, data_dim))
+        if zero_output:  # after the default init, so every other weight is the same
+            nn.init.zeros_(self.output[1].weight)
+            nn.init.zeros_(self.output[1].bias)
         if n_labels:  # created last: a model without labels is unchanged
             self.label_embedding = nn.Embedding(n_labels, label_embedding_dim)
 
