@@ -1,6 +1,6 @@
 """Simple baselines for a conditional field model, evaluated like the model itself.
 
-Three samplers that use a run's training file (``RUN_DIR/data/train.h5``) and no network:
+Samplers that use a run's training file (``RUN_DIR/data/train.h5``) and no score network:
 
 * ``gaussian`` (:class:`GaussianBaseline`): a conditional Gaussian. For a query condition,
   the ``K`` nearest training design points in encoded-condition space
@@ -24,11 +24,18 @@ Three samplers that use a run's training file (``RUN_DIR/data/train.h5``) and no
   coordinates (all directions unless ``--latent-components``; ``--latent-whiten-degree 2``,
   ``--latent-scale-fit log_variance``), each draw solved by the problem. Consistent pairs by
   construction; it needs the simulator at sampling time.
+* ``gaussian+conv`` (:class:`GaussianConvTwoStage`, only with ``--conv-steps`` > 0; for
+  ``darcy2d``): two stages with neither a simulator nor a score network at sampling time;
+  ``log_k`` from the same whitened Gaussian fitted to the ``log_k`` channel, then ``u`` from
+  ``bench_darcy_surrogate.fit_conv_map`` (a small U-Net trained on the training pairs for
+  ``--conv-steps`` steps of ``--conv-batch``, width ``--conv-width``, ``--energy-weight``,
+  seed ``--conv-seed``).
 
 ``python benchmarks/bench_darcy_baseline.py RUN_DIR [--k 8] [--components 384]
 [--covariance diagonal] [--latent-components P] [--latent-whiten-degree 2]
-[--latent-scale-fit log_variance] [--n N] [--targets quick-2d] [--out PATH]``
-evaluates the three with
+[--latent-scale-fit log_variance] [--conv-steps 0] [--conv-batch 64] [--conv-width 32]
+[--energy-weight 1.0] [--conv-seed 2024] [--n N] [--targets quick-2d] [--out PATH]``
+evaluates them with
 ``scorepde.evaluation.evaluate.evaluate_conditions`` at the conditions of
 ``RUN_DIR/evaluation/report.json``, with the recipe's evaluation seed and sampling seed
 (``RUN_DIR/recipe.yaml``) and ``figures=False``, so the simulator reference sets are the very
@@ -240,53 +247,106 @@ class NearestDesignResampler:
         return np.array(self.fields[picks])
 
 
-class LatentSolverBaseline:
-    """The simulator with a learned input law: the training file's *latent* fields (the random
-    input the problem solves for, e.g. ``darcy2d``'s unit Gaussian-process draw) modelled by a
-    conditional Gaussian, each draw pushed through ``problem.solve``.
+class WhitenedGaussian:
+    """A conditional Gaussian of fields ``(n, C, *S)`` in whitened principal coordinates.
 
-    The latent fields ``(n, *L)`` are normalised per condition (a ``ConditionalNormaliser`` of
-    ``degree``), rotated onto all (or the leading ``components``) principal directions and
-    each coefficient standardised with its own condition-dependent mean and scale (a
-    ``SubspaceNormaliser`` with ``whiten="conditional"``, ``whiten_degree``, ``scale_fit``);
-    a sample is ``z ~ N(0, I)`` mapped back at the query condition and solved. Every pair is
-    consistent (the simulator made it), so this is the strongest simple baseline where the
-    input's law is close to Gaussian: what a model that generates the solution fields must
-    beat on them. It needs the simulator at sampling time (about 1 ms per 32 x 32 Darcy solve),
-    which a score model of the fields does not.
+    The fields are normalised per condition (a ``ConditionalNormaliser`` of ``degree``),
+    rotated onto all (or the leading ``components``) principal directions and each coefficient
+    standardised with its own condition-dependent mean and scale (a ``SubspaceNormaliser`` with
+    ``whiten="conditional"``, ``whiten_degree``, ``scale_fit``); a sample is ``z ~ N(0, I)``
+    mapped back at the query condition. Correlations between coefficients at one condition are
+    not kept: exact for a stationary Gaussian field whose covariance the principal directions
+    diagonalise, as they nearly do for ``darcy2d``'s squared-exponential input.
     """
 
     def __init__(
         self,
-        dataset: FieldDataset,
-        problem: Problem,
+        fields: np.ndarray,
+        conditions: np.ndarray,
+        groups: np.ndarray,
+        encoder: ConditionEncoder,
         *,
+        name: str,
         components: int | None = None,
         degree: int = 2,
         whiten_degree: int = 2,
         scale_fit: str = "log_variance",
     ) -> None:
-        self.problem = problem
-        self.encoder = ConditionEncoder.from_specs(problem.conditions)
-        latent = np.asarray(dataset.latent, dtype=float)[:, None]
-        size = int(np.prod(latent.shape[2:]))
-        self.components = size if components is None else components
-        encoded = self.encoder.encode(dataset.conditions)
-        base = ConditionalNormaliser(degree=degree, channels=(dataset.latent_name,))
+        fields = np.asarray(fields, dtype=float)
+        size = int(np.prod(fields.shape[1:]))
+        self.encoder = encoder
+        base = ConditionalNormaliser(degree=degree, channels=(name,) * fields.shape[1])
         self.normaliser = SubspaceNormaliser(
             base,
-            min(self.components, len(latent)),
+            min(size if components is None else components, len(fields)),
             whiten="conditional",
             whiten_degree=whiten_degree,
             whiten_scale_fit=scale_fit,
-        ).fit(latent, encoded, dataset.condition_index)
+        ).fit(fields, encoder.encode(conditions), groups)
+
+    def sample(self, condition: Sequence[float], n: int, seed: int) -> np.ndarray:
+        """``n`` fields ``(n, C, *S)`` at ``condition`` ``(k_c,)``."""
+        rows = np.repeat(np.atleast_2d(np.asarray(condition, dtype=float)), int(n), axis=0)
+        z = np.random.default_rng(seed).standard_normal((int(n), 1, self.normaliser.components))
+        return np.asarray(self.normaliser.inverse(z, self.encoder.encode(rows)))
+
+
+class LatentSolverBaseline:
+    """The simulator with a learned input law: the training file's *latent* fields (the random
+    input the problem solves for, e.g. ``darcy2d``'s unit Gaussian-process draw) modelled by a
+    :class:`WhitenedGaussian` (options as there), each draw pushed through ``problem.solve``.
+
+    Every pair is consistent (the simulator made it), so this is the strongest simple baseline
+    where the input's law is close to Gaussian: what a model that generates the solution fields
+    must beat on them. It needs the simulator at sampling time (about 1 ms per 32 x 32 Darcy
+    solve), which a model of the fields does not.
+    """
+
+    def __init__(self, dataset: FieldDataset, problem: Problem, **options: Any) -> None:
+        self.problem = problem
+        self.input_law = WhitenedGaussian(
+            np.asarray(dataset.latent, dtype=float)[:, None],
+            dataset.conditions,
+            dataset.condition_index,
+            ConditionEncoder.from_specs(problem.conditions),
+            name=dataset.latent_name,
+            **options,
+        )
 
     def sample(self, condition: Sequence[float], n: int, seed: int) -> np.ndarray:
         """``n`` fields ``(n, C, *S)`` in physical units at ``condition`` ``(k_c,)``."""
         rows = np.repeat(np.atleast_2d(np.asarray(condition, dtype=float)), int(n), axis=0)
-        z = np.random.default_rng(seed).standard_normal((int(n), 1, self.normaliser.components))
-        latent = np.asarray(self.normaliser.inverse(z, self.encoder.encode(rows)))[:, 0]
+        latent = self.input_law.sample(condition, n, seed)[:, 0]
         return np.asarray(self.problem.solve(latent, rows))
+
+
+class GaussianConvTwoStage:
+    """Two stages, no simulator and no score network at sampling time (``darcy2d``): ``log_k``
+    (channel 0) from a :class:`WhitenedGaussian` of the training file's ``log_k`` (options as
+    there), then ``u`` (channel 1) from a learned map of it, ``map_fit(log_k, u) -> map``
+    (``bench_darcy_surrogate.fit_conv_map``)."""
+
+    def __init__(
+        self,
+        dataset: FieldDataset,
+        problem: Problem,
+        map_fit: Callable[[np.ndarray, np.ndarray], Callable[[np.ndarray], np.ndarray]],
+        **options: Any,
+    ) -> None:
+        self.medium = WhitenedGaussian(
+            dataset.fields[:, :1],
+            dataset.conditions,
+            dataset.condition_index,
+            ConditionEncoder.from_specs(problem.conditions),
+            name=dataset.channels[0],
+            **options,
+        )
+        self.map = map_fit(dataset.fields[:, 0], dataset.fields[:, 1])
+
+    def sample(self, condition: Sequence[float], n: int, seed: int) -> np.ndarray:
+        """``n`` pairs ``(n, 2, *S)`` at ``condition`` ``(k_c,)``."""
+        log_k = self.medium.sample(condition, n, seed)[:, 0]
+        return np.stack([log_k, self.map(log_k)], axis=1)
 
 
 # ---------------------------------------------------------------------------- the table
@@ -391,6 +451,13 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--latent-whiten-degree", type=int, default=2, help="(latent+solver)")
     parser.add_argument(
+        "--conv-steps", type=int, default=0, help="gaussian+conv: map steps (0: not run)"
+    )
+    parser.add_argument("--conv-batch", type=int, default=64, help="(gaussian+conv)")
+    parser.add_argument("--conv-width", type=int, default=32, help="(gaussian+conv)")
+    parser.add_argument("--energy-weight", type=float, default=1.0, help="(gaussian+conv)")
+    parser.add_argument("--conv-seed", type=int, default=2024, help="(gaussian+conv)")
+    parser.add_argument(
         "--latent-scale-fit", choices=SCALE_FITS, default="log_variance", help="(latent+solver)"
     )
     parser.add_argument("--n", type=int, default=None, help="samples (default: the report's)")
@@ -434,15 +501,32 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     fit_seconds = time.perf_counter() - start
     nearest = NearestDesignResampler(dataset, problem)
     start = time.perf_counter()
-    latent_solver = LatentSolverBaseline(
-        dataset,
-        problem,
-        components=args.latent_components,
-        degree=recipe.data.normalisation_degree,
-        whiten_degree=args.latent_whiten_degree,
-        scale_fit=args.latent_scale_fit,
-    )
+    whitened = {
+        "components": args.latent_components,
+        "degree": recipe.data.normalisation_degree,
+        "whiten_degree": args.latent_whiten_degree,
+        "scale_fit": args.latent_scale_fit,
+    }
+    latent_solver = LatentSolverBaseline(dataset, problem, **whitened)
     latent_fit_seconds = time.perf_counter() - start
+    two_stage = None
+    if args.conv_steps:
+        # the sibling script (benchmarks/ is not a package)
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bench_darcy_surrogate import fit_conv_map
+
+        def conv_fit(log_k: np.ndarray, u: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+            return fit_conv_map(
+                log_k,
+                u,
+                steps=args.conv_steps,
+                batch=args.conv_batch,
+                width=args.conv_width,
+                energy_weight=args.energy_weight,
+                seed=args.conv_seed,
+            )
+
+        two_stage = GaussianConvTwoStage(dataset, problem, conv_fit, **whitened)
     shrinkage: list[float] = []
 
     def gaussian_sample(condition: np.ndarray, size: int, seed: int) -> np.ndarray:
@@ -469,6 +553,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         ("nearest", nearest.sample),
         ("latent+solver", latent_solver.sample),
     )
+    if two_stage is not None:
+        samplers += (("gaussian+conv", two_stage.sample),)
     for name, sample in samplers:
         results[name] = evaluate_conditions(sample, problem, conditions, **common)
     floors_match = n == int(report["metadata"]["n_samples"]) and all(
@@ -499,11 +585,20 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "fit_seconds": fit_seconds,
         },
         "latent_solver": {
-            "components": latent_solver.normaliser.components,
+            "components": latent_solver.input_law.normaliser.components,
             "degree": recipe.data.normalisation_degree,
             "whiten_degree": args.latent_whiten_degree,
             "scale_fit": args.latent_scale_fit,
             "fit_seconds": latent_fit_seconds,
+        },
+        "gaussian_conv": None
+        if two_stage is None
+        else {
+            "conv_steps": args.conv_steps,
+            "conv_batch": args.conv_batch,
+            "conv_width": args.conv_width,
+            "energy_weight": args.energy_weight,
+            "conv_seed": args.conv_seed,
         },
         "floors_match_report": floors_match,
         "results": results,

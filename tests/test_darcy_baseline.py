@@ -205,15 +205,24 @@ def test_script_prints_the_table_for_a_tiny_run(
     (run / "evaluation").mkdir()
     (run / "evaluation" / "report.json").write_text(json.dumps(report))
     out = tmp_path / "baselines.json"
-    document = bench.main([str(run), "--k", "2", "--components", "16", "--out", str(out)])
+    conv = ["--conv-steps", "20", "--conv-width", "4", "--conv-batch", "8"]  # a tiny two-stage
+    document = bench.main([str(run), "--k", "2", "--components", "16", *conv, "--out", str(out)])
     printed = capsys.readouterr().out
     assert "simulator floors identical to the report's" in printed
-    samplers = ("model", "gaussian", "nearest", "latent+solver", "simulator (floor)")
+    samplers = (
+        "model",
+        "gaussian",
+        "nearest",
+        "latent+solver",
+        "gaussian+conv",
+        "simulator (floor)",
+    )
     for label in (f"| {name} |" for name in samplers):
         assert printed.count(label) == 2  # one row per channel
     saved = json.loads(out.read_text())
     assert saved["gaussian"]["k"] == 2 and saved["floors_match_report"] is True
-    assert set(saved["results"]) == {"gaussian", "nearest", "latent+solver"}
+    assert set(saved["results"]) == {"gaussian", "nearest", "latent+solver", "gaussian+conv"}
     assert saved["latent_solver"]["components"] == N_CELLS * N_CELLS
+    assert saved["gaussian_conv"]["conv_steps"] == 20
     assert document["results"]["gaussian"][0]["condition"] == {"l": 0.2, "sigma": 1.0}
     assert out.with_suffix(".md").read_text().startswith("| condition |")
