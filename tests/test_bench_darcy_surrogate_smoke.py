@@ -17,14 +17,20 @@ from scorepde.physics.darcy import darcy_residual, darcy_transmissibilities
 from scorepde.recipes import Recipe
 
 
-def test_tiny_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    bench = load_benchmark("bench_darcy_surrogate")
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Darcy run folder: recipe and training file (20 conditions x 10, 8 x 8 cells)."""
     train = {"problem": "darcy2d", "n_conditions": 20, "per_condition": 10, "seed": 0}
     options = {"problem_options": {"n_cells": 8}, "chunk_conditions": 20}
     recipe = Recipe.from_dict({"name": "surrogate-tiny", "data": {"train": {**train, **options}}})
-    run = tmp_path / "run"
-    save_yaml(recipe, run / "recipe.yaml")
-    pipeline.simulate(recipe.data.train, run / "data" / "train.h5", progress=False)
+    folder = tmp_path_factory.mktemp("surrogate") / "run"
+    save_yaml(recipe, folder / "recipe.yaml")
+    pipeline.simulate(recipe.data.train, folder / "data" / "train.h5", progress=False)
+    return folder
+
+
+def test_tiny_run(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bench = load_benchmark("bench_darcy_surrogate")
     common = [
         str(run),
         "--n",
@@ -51,7 +57,7 @@ def test_tiny_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_conv_map_runs_and_the_energy_norm_is_the_operators(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The ``conv`` map prints its rows on a tiny run, and ``energy_norm`` is ``e . A e`` over
     the total transmissibility, ``A e`` the finite-volume residual of ``e`` with zero boundary
@@ -65,12 +71,6 @@ def test_conv_map_runs_and_the_energy_norm_is_the_operators(
     as_tensors = (torch.tensor(v) for v in (error, tx, ty))
     np.testing.assert_allclose(bench.energy_norm(*as_tensors).numpy(), expected, rtol=1e-10)
     assert np.all(expected > 0)
-    train = {"problem": "darcy2d", "n_conditions": 20, "per_condition": 10, "seed": 0}
-    options = {"problem_options": {"n_cells": 8}, "chunk_conditions": 20}
-    recipe = Recipe.from_dict({"name": "surrogate-tiny", "data": {"train": {**train, **options}}})
-    run = tmp_path / "run"
-    save_yaml(recipe, run / "recipe.yaml")
-    pipeline.simulate(recipe.data.train, run / "data" / "train.h5", progress=False)
     arguments = ["--n", "50", "--steps", "0", "--conv-steps", "60", "--conv-width", "4"]
     rows = bench.main([str(run), *arguments, "--conv-batch", "16", "--at", "0.2,1.0"])
     assert "| 0.2,1.0 | conv |" in capsys.readouterr().out
