@@ -93,7 +93,10 @@ def test_pooled_samples_interleave_the_members(members: list[AmortisedPosterior]
     observations = np.stack([Y0, -Y0, 2 * Y0])
     many = ensemble.sample_many(7, observations, steps=10, seed=5)
     assert many.shape == (3, 7, 2)
-    np.testing.assert_array_equal(many[0], pooled)
+    # the same draws; sample_many batches the three observations together, and a float32
+    # forward pass over a different batch may round differently (a fresh-clone CI run saw
+    # 2.6e-7), so the same tolerance as for batch_size above
+    np.testing.assert_allclose(many[0], pooled, rtol=1e-5, atol=1e-6)
     # the members are different models: their means at this observation differ
     big = ensemble.sample(600, Y0, steps=10, seed=1)
     means = np.stack([big[k::3].mean(axis=0) for k in range(3)])
