@@ -52,6 +52,7 @@ writes the baselines' results as JSON (``--out``, default
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -451,15 +452,15 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--latent-whiten-degree", type=int, default=2, help="(latent+solver)")
     parser.add_argument(
+        "--latent-scale-fit", choices=SCALE_FITS, default="log_variance", help="(latent+solver)"
+    )
+    parser.add_argument(
         "--conv-steps", type=int, default=0, help="gaussian+conv: map steps (0: not run)"
     )
     parser.add_argument("--conv-batch", type=int, default=64, help="(gaussian+conv)")
     parser.add_argument("--conv-width", type=int, default=32, help="(gaussian+conv)")
     parser.add_argument("--energy-weight", type=float, default=1.0, help="(gaussian+conv)")
     parser.add_argument("--conv-seed", type=int, default=2024, help="(gaussian+conv)")
-    parser.add_argument(
-        "--latent-scale-fit", choices=SCALE_FITS, default="log_variance", help="(latent+solver)"
-    )
     parser.add_argument("--n", type=int, default=None, help="samples (default: the report's)")
     parser.add_argument("--targets", default="quick-2d")
     parser.add_argument("--out", type=Path, default=None)
@@ -510,22 +511,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     latent_solver = LatentSolverBaseline(dataset, problem, **whitened)
     latent_fit_seconds = time.perf_counter() - start
     two_stage = None
+    conv_options = {
+        "steps": args.conv_steps,
+        "batch": args.conv_batch,
+        "width": args.conv_width,
+        "energy_weight": args.energy_weight,
+        "seed": args.conv_seed,
+    }
     if args.conv_steps:
         # the sibling script (benchmarks/ is not a package)
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from bench_darcy_surrogate import fit_conv_map
 
-        def conv_fit(log_k: np.ndarray, u: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-            return fit_conv_map(
-                log_k,
-                u,
-                steps=args.conv_steps,
-                batch=args.conv_batch,
-                width=args.conv_width,
-                energy_weight=args.energy_weight,
-                seed=args.conv_seed,
-            )
-
+        conv_fit = functools.partial(fit_conv_map, **conv_options)
         two_stage = GaussianConvTwoStage(dataset, problem, conv_fit, **whitened)
     shrinkage: list[float] = []
 
@@ -585,21 +583,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "fit_seconds": fit_seconds,
         },
         "latent_solver": {
+            **whitened,
             "components": latent_solver.input_law.normaliser.components,
-            "degree": recipe.data.normalisation_degree,
-            "whiten_degree": args.latent_whiten_degree,
-            "scale_fit": args.latent_scale_fit,
             "fit_seconds": latent_fit_seconds,
         },
-        "gaussian_conv": None
-        if two_stage is None
-        else {
-            "conv_steps": args.conv_steps,
-            "conv_batch": args.conv_batch,
-            "conv_width": args.conv_width,
-            "energy_weight": args.energy_weight,
-            "conv_seed": args.conv_seed,
-        },
+        "gaussian_conv": None if two_stage is None else conv_options,
         "floors_match_report": floors_match,
         "results": results,
         "table": table,

@@ -223,6 +223,6 @@ def test_script_prints_the_table_for_a_tiny_run(
     assert saved["gaussian"]["k"] == 2 and saved["floors_match_report"] is True
     assert set(saved["results"]) == {"gaussian", "nearest", "latent+solver", "gaussian+conv"}
     assert saved["latent_solver"]["components"] == N_CELLS * N_CELLS
-    assert saved["gaussian_conv"]["conv_steps"] == 20
+    assert saved["gaussian_conv"]["steps"] == 20
     assert document["results"]["gaussian"][0]["condition"] == {"l": 0.2, "sigma": 1.0}
     assert out.with_suffix(".md").read_text().startswith("| condition |")
