@@ -213,9 +213,10 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, object]]:
     recipe = load_recipe(args.run / "recipe.yaml")
     problem = problem_from_config(recipe.data.train)
     data = read_dataset(args.run / "data" / "train.h5")
+    log_k, u = data.fields[:, 0], data.fields[:, 1]
     maps = fit_maps(
-        data.fields[:, 0],
-        data.fields[:, 1],
+        log_k,
+        u,
         steps=args.steps,
         batch=args.batch,
         hidden=args.hidden,
@@ -223,8 +224,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, object]]:
     )
     if args.conv_steps:
         maps["conv"] = fit_conv_map(
-            data.fields[:, 0],
-            data.fields[:, 1],
+            log_k,
+            u,
             steps=args.conv_steps,
             batch=args.conv_batch,
             width=args.conv_width,
