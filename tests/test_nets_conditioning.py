@@ -10,6 +10,8 @@ import torch
 import scorepde
 from scorepde.conditioning import Conditioning, ConditioningSpec
 from scorepde.configuration import ConfigError
+from scorepde.diffusion.preconditioning import ScoreModel
+from scorepde.diffusion.processes import build_process
 from scorepde.nets import (
     BACKBONES,
     BackboneConfig,
@@ -277,9 +279,6 @@ def test_mlp_zero_output_starts_as_the_exact_score_of_a_standard_gaussian() -> N
     the exact score of ``N(0, I)`` data at every noise level, ``-x_t / (m_t^2 + sigma_t^2)``
     (the whitened Gaussian a whitened model space defines); every other weight is the
     original network's for the same seed, and the plain network is not that score."""
-    from scorepde.diffusion.preconditioning import ScoreModel
-    from scorepde.diffusion.processes import build_process
-
     process = build_process({"name": "vp", "beta_min": 0.1, "beta_max": 20.0})
     torch.manual_seed(0)
     plain = MLPScoreNet(**SMALL_MLP)
