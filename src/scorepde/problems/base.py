@@ -16,6 +16,12 @@ condition's name: :meth:`Problem.boundary_conditions` (values every field satisf
 :meth:`Problem.invariances` (conditions the fields' distribution does not depend on),
 :meth:`Problem.derived_quantities` (scalars per field whose distribution the evaluation
 compares) and :meth:`Problem.residual` (the discrete PDE residual of a field).
+
+A problem whose solution is a deterministic function of its random input (``u`` of ``log_k``
+for Darcy flow) may declare it for a two-stage model (``scorepde.training.solution_map``):
+:attr:`Problem.solution_channels` names the solution, :meth:`Problem.solution_reflections`
+the mirror symmetries of the map from input to solution, and :meth:`Problem.solution_norm`
+the physics norm its error is measured in (numpy only; the training layer evaluates it).
 """
 
 from __future__ import annotations
@@ -31,7 +37,15 @@ import numpy as np
 
 from scorepde.fields import FieldSpec
 
-__all__ = ["BoundaryCondition", "ConditionSpec", "Invariance", "Problem", "RngLike"]
+__all__ = [
+    "BoundaryCondition",
+    "ConditionSpec",
+    "Invariance",
+    "Problem",
+    "Reflection",
+    "RngLike",
+    "TwoPointNorm",
+]
 
 #: What may stand for the random generator of one condition: a ``Generator`` (used as is), a
 #: ``SeedSequence`` or a non-negative integer seed (passed to ``np.random.default_rng``).
@@ -134,6 +148,41 @@ class Invariance:
     description: str = ""
 
 
+@dataclass(frozen=True)
+class Reflection:
+    """A mirror symmetry of a problem's map from input to solution: reflecting the input
+    channels along grid axis ``axis`` gives a valid input whose solution is the reflected
+    solution with every solution value ``v`` replaced by ``scale * v + offset`` (Darcy flow:
+    ``y -> 1 - y`` leaves ``u``; ``x -> 1 - x`` swaps the boundary values, ``u -> 1 - u``)."""
+
+    axis: int
+    scale: float = 1.0
+    offset: float = 0.0
+
+
+@dataclass(frozen=True)
+class TwoPointNorm:
+    """The energy norm of a two-point (finite-volume) operator for a batch of inputs: the
+    error ``e`` of a solution has energy ``sum over axes a, faces f of w_a[f] (e+ - e-)^2``
+    with ``e+``, ``e-`` the error in the cells on either side of face ``f`` and, on a boundary
+    face, the error of its one cell against zero (a Dirichlet face; a no-flux face has weight
+    0). Reported over ``sum(w)`` so media of different conductance weigh alike.
+
+    Attributes:
+        face_weights: per grid axis ``a``, ``(n, *S)`` with ``S[a] + 1`` faces along ``a``;
+            the transmissibilities of the medium (flux per unit potential difference).
+        flux_axis: the axis of the main flow, or None: the loss then also compares the total
+            flux of the error through the cuts normal to this axis (averaged over the
+            ``S[a] + 1`` cuts) with ``flux``, the quantity a problem derives from it
+            (Darcy flow: ``k_eff``).
+        flux: ``(n,)`` the true total flux through a cut normal to ``flux_axis`` (positive).
+    """
+
+    face_weights: tuple[np.ndarray, ...]
+    flux_axis: int | None = None
+    flux: np.ndarray | None = None
+
+
 class Problem(abc.ABC):
     """A simulator plus the metadata the ML layers need.
 
@@ -164,6 +213,9 @@ class Problem(abc.ABC):
     axis_names: tuple[str, ...] = ("x",)
     axis_units: tuple[str, ...] = ()
     mean_error_norm: str = "max"
+    #: Channels that are a deterministic function of the others (the solution of the PDE for
+    #: the random input in the other channels), in channel order; empty: none declared.
+    solution_channels: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ metadata
     @property
@@ -238,6 +290,17 @@ class Problem(abc.ABC):
         """The discrete PDE residual of each field, ``(n,)`` (a norm, in a unit the problem
         documents), or None when the problem has no residual to check (default)."""
         del fields, conditions
+        return None
+
+    def solution_reflections(self) -> tuple[Reflection, ...]:
+        """Mirror symmetries of the map from the input channels to :attr:`solution_channels`
+        (default: none); a two-stage model trains on them as augmentation."""
+        return ()
+
+    def solution_norm(self, fields: np.ndarray) -> TwoPointNorm | None:
+        """The norm in which an error of the solution channels of ``fields`` ``(n, C, *S)``
+        (each pair's own operator) is measured (default None: the squared error only)."""
+        del fields
         return None
 
     def default_evaluation_conditions(self) -> np.ndarray:

@@ -26,9 +26,20 @@ from typing import Any
 
 import numpy as np
 
-from scorepde.physics.darcy import darcy_residual, effective_permeability, solve_darcy
+from scorepde.physics.darcy import (
+    darcy_residual,
+    darcy_transmissibilities,
+    effective_permeability,
+    solve_darcy,
+)
 from scorepde.physics.random_fields import KroneckerGaussianProcessSampler
-from scorepde.problems.base import BoundaryCondition, ConditionSpec, Problem
+from scorepde.problems.base import (
+    BoundaryCondition,
+    ConditionSpec,
+    Problem,
+    Reflection,
+    TwoPointNorm,
+)
 
 __all__ = ["DarcyProblem"]
 
@@ -61,6 +72,7 @@ class DarcyProblem(Problem):
         ),
     )
     channels = ("log_k", "u")
+    solution_channels = ("u",)
     channel_units = ("1", "1")
     axis_names = ("y", "x")
     axis_units = ("1", "1")  # coordinates in units of the side
@@ -144,6 +156,27 @@ class DarcyProblem(Problem):
         log_k, u = self._channels(fields)
         cells = darcy_residual(log_k, u, left=LEFT_PRESSURE, right=RIGHT_PRESSURE)
         return np.sqrt(np.mean(cells**2, axis=(1, 2)))
+
+    def solution_reflections(self) -> tuple[Reflection, ...]:
+        """``y -> 1 - y`` (axis 0) leaves the pressure; ``x -> 1 - x`` (axis 1) swaps the
+        boundary values 1 and 0, so the pressure becomes ``1 - u`` (reflected)."""
+        return (
+            Reflection(axis=0),
+            Reflection(axis=1, scale=-1.0, offset=LEFT_PRESSURE + RIGHT_PRESSURE),
+        )
+
+    def solution_norm(self, fields: np.ndarray) -> TwoPointNorm:
+        """The two-point operator of each medium: face transmissibilities ``(ty, tx)``
+        (:func:`darcy_transmissibilities`: Dirichlet faces at x = 0, 1, no-flux faces at
+        y = 0, 1), the flow along x (axis 1) and its true total flux ``k_eff`` times the drop."""
+        log_k, u = self._channels(fields)
+        tx, ty = darcy_transmissibilities(log_k)
+        k_eff = effective_permeability(
+            log_k, u, left=LEFT_PRESSURE, right=RIGHT_PRESSURE, estimator="mean_flux"
+        )
+        return TwoPointNorm(
+            face_weights=(ty, tx), flux_axis=1, flux=k_eff * (LEFT_PRESSURE - RIGHT_PRESSURE)
+        )
 
     def default_evaluation_conditions(self) -> np.ndarray:
         """Three interior conditions: ``(l, sigma) = (0.1, 0.5), (0.2, 1.0), (0.3, 1.25)``."""
