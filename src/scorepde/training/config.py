@@ -29,7 +29,9 @@ COMPILE_BACKEND_MODES = ("default", "reduce-overhead", "max-autotune", "max-auto
 class TrainConfig:
     """What :class:`~scorepde.training.trainer.Trainer` needs to train one model.
 
-    epochs: passes over the training set. batch_size: samples per optimiser step (the last batch
+    epochs: passes over the training set (0: no training; the exported network is its
+    initialisation, e.g. a zero-output backbone, which is the exact score of the normalised
+    coordinates' Gaussian). batch_size: samples per optimiser step (the last batch
     of an epoch is smaller when ``n_train`` is not a multiple; clipped to ``n_train``).
     learning_rate / min_learning_rate: start and end of the per-step cosine decay (1/step units
     of Adam). warmup_epochs: linear warm-up from ``learning_rate / warmup_steps`` before the
@@ -85,7 +87,7 @@ class TrainConfig:
     restore_best: bool = False
 
     def __post_init__(self) -> None:
-        _check_int(self, "epochs", minimum=1)
+        _check_int(self, "epochs", minimum=0)
         _check_int(self, "batch_size", minimum=1)
         _check_int(self, "warmup_epochs", minimum=0)
         _check_int(self, "checkpoint_every", minimum=1)
@@ -124,7 +126,7 @@ class TrainConfig:
                 f"TrainConfig.min_learning_rate ({self.min_learning_rate!r}) must not exceed "
                 f"learning_rate ({self.learning_rate!r})"
             )
-        if self.warmup_epochs >= self.epochs:
+        if self.warmup_epochs and self.warmup_epochs >= self.epochs:
             raise ValueError(
                 f"TrainConfig.warmup_epochs ({self.warmup_epochs}) must be smaller than "
                 f"epochs ({self.epochs})"

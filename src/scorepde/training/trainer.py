@@ -404,7 +404,8 @@ class Trainer:
                 "permutation each epoch, so no sample is left out for good)",
                 stacklevel=2,
             )
-        total_steps = cfg.epochs * steps_per_epoch
+        # epochs = 0 trains nothing; the schedule still needs a length
+        total_steps = max(cfg.epochs * steps_per_epoch, 1)
         self.scheduler = build_cosine_scheduler(
             self.optimizer,
             total_steps=total_steps,
@@ -509,6 +510,8 @@ class Trainer:
                     callback(epoch, row)
         finally:
             bar.close()
+        if cfg.epochs == 0 and latest_checkpoint(self.run_dir) is None:
+            self.save_checkpoint()  # the untrained network, so that export and resume work
         latest = latest_checkpoint(self.run_dir)
         return TrainingResult(
             history={k: list(v) for k, v in self.history.items()},
