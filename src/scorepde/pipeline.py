@@ -48,6 +48,7 @@ from scorepde.evaluation.compare import targets_from_config
 from scorepde.evaluation.evaluate import evaluate_conditions
 from scorepde.evaluation.grid import design_grid, evaluate_grid, grid_summary, plot_grid_heatmaps
 from scorepde.evaluation.report import format_table, write_report
+from scorepde.fields import FieldSpec
 from scorepde.nets.registry import BACKBONES, complete_backbone
 from scorepde.problems.base import Problem
 from scorepde.recipes import EvaluationConfig, Recipe, SamplingConfig
@@ -60,6 +61,7 @@ from scorepde.training.conditional import (
     pin_conditions,
 )
 from scorepde.training.model_config import build_score_model
+from scorepde.training.solution_map import SOLUTION_MAP_FOLDER, fit_solution_map, split_channels
 from scorepde.training.sources import BatchSource, StreamingSource, TensorSource
 from scorepde.training.trainer import Trainer, TrainingResult
 
@@ -98,6 +100,8 @@ def complete_recipe(recipe: Recipe) -> Recipe:
     what it derives: ``options_from_spec``). The caller's recipe is not changed."""
     recipe = copy.deepcopy(recipe)
     problem = problem_from_config(recipe.data.train)
+    if recipe.solution_map is not None:
+        split_channels(problem)  # a clear error now, before any simulation or training
     shape = model_sample_shape(recipe, problem)
     backbone = recipe.model.backbone
     if recipe.data.subspace_components is not None and getattr(
@@ -119,14 +123,15 @@ def complete_recipe(recipe: Recipe) -> Recipe:
 def fit_normaliser(
     recipe: Recipe, problem: Problem, dataset: FieldDataset, encoder: ConditionEncoder
 ) -> Normaliser:
-    """The recipe's normaliser fitted on ``dataset`` (the training part only)."""
+    """The recipe's normaliser fitted on ``dataset`` (the training part only, with the
+    channels the model learns: :func:`model_channels`)."""
     encoded = encoder.encode(dataset.conditions)
     base: FieldNormaliser | ConditionalNormaliser
     if recipe.data.normalisation == "global":
-        base = FieldNormaliser(channels=problem.channels).fit(dataset.fields)
+        base = FieldNormaliser(channels=dataset.channels).fit(dataset.fields)
     else:
         base = ConditionalNormaliser(
-            degree=recipe.data.normalisation_degree, channels=problem.channels
+            degree=recipe.data.normalisation_degree, channels=dataset.channels
         ).fit(dataset.fields, encoded, dataset.condition_index)
     if recipe.data.subspace_components is None:
         return base
@@ -139,11 +144,44 @@ def fit_normaliser(
     ).fit(dataset.fields, encoded, dataset.condition_index)
 
 
+def model_channels(recipe: Recipe, problem: Problem) -> list[int]:
+    """Indices of the channels the score model learns: every channel, or with a
+    ``solution_map`` (a two-stage model) the problem's input channels only."""
+    if recipe.solution_map is None:
+        return list(range(len(problem.channels)))
+    return split_channels(problem)[0]
+
+
+def model_part(recipe: Recipe, problem: Problem, dataset: FieldDataset) -> FieldDataset:
+    """``dataset`` with the channels the score model learns (:func:`model_channels`)."""
+    index = model_channels(recipe, problem)
+    if len(index) == len(dataset.channels):
+        return dataset
+    return dataclasses.replace(
+        dataset,
+        fields=dataset.fields[:, index],
+        channels=tuple(dataset.channels[i] for i in index),
+        channel_units=tuple(dataset.channel_units[i] for i in index),
+    )
+
+
+def model_field_spec(recipe: Recipe, problem: Problem) -> FieldSpec:
+    """The field specification of what the score model learns (:func:`model_channels`)."""
+    index = model_channels(recipe, problem)
+    spec = problem.field_spec
+    return dataclasses.replace(
+        spec,
+        channels=tuple(spec.channels[i] for i in index),
+        channel_units=tuple(spec.channel_units[i] for i in index),
+    )
+
+
 def model_sample_shape(recipe: Recipe, problem: Problem) -> list[int]:
-    """Shape of one sample in the model's space: ``[C, *S]``, or ``[1, K]`` with a subspace."""
+    """Shape of one sample in the model's space: ``[C, *S]`` (``C`` the channels it learns),
+    or ``[1, K]`` with a subspace."""
     if recipe.data.subspace_components is not None:
         return [1, recipe.data.subspace_components]
-    return [len(problem.channels), *problem.grid_shape]
+    return [len(model_channels(recipe, problem)), *problem.grid_shape]
 
 
 def design_draw(problem: Problem, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -203,9 +241,10 @@ def _stream_conditions(recipe: Recipe, problem: Problem, m: int, rng: np.random.
 
 
 def stream_fit_dataset(recipe: Recipe, problem: Problem, like: FieldDataset) -> FieldDataset:
-    """Fields to fit the normaliser on with ``data.normaliser_data: stream``: as many
-    conditions as ``like`` holds, drawn from the stream's design, and as many fields per
-    condition (``len(like) // conditions``), from the generator
+    """Fields to fit the normaliser on with ``data.normaliser_data: stream`` (the channels the
+    model learns, :func:`model_channels`): as many conditions as ``like`` holds, drawn from
+    the stream's design, and as many fields per condition (``len(like) // conditions``), from
+    the generator
     ``SeedSequence([training.seed, NORMALISER_STREAM])``."""
     m = len(group_by_condition(like))
     per = max(1, len(like.fields) // m)
@@ -214,7 +253,7 @@ def stream_fit_dataset(recipe: Recipe, problem: Problem, like: FieldDataset) -> 
     simulated = problem.simulate(conditions, per, rng.spawn(m))
     return dataclasses.replace(
         like,
-        fields=simulated["fields"],
+        fields=simulated["fields"][:, model_channels(recipe, problem)],
         latent=simulated["latent"],
         conditions=simulated["conditions"],
         condition_index=np.repeat(np.arange(m, dtype=np.int64), per),
@@ -236,6 +275,7 @@ def streaming_source(
     are pinned before encoding)."""
     per = recipe.data.stream_per_condition
     pinned = pinned_conditions(recipe, problem)
+    channels = model_channels(recipe, problem)
 
     def draw(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         m = -(-n // per)
@@ -246,7 +286,9 @@ def streaming_source(
         if pinned:
             seen = pin_conditions(seen, problem.condition_names, pinned)
         encoded = encoder.encode(seen)
-        x = np.asarray(normaliser.transform(fields["fields"][:n], encoded), dtype=np.float32)
+        x = np.asarray(
+            normaliser.transform(fields["fields"][:n, channels], encoded), dtype=np.float32
+        )
         return x, encoded
 
     return StreamingSource(draw, samples_per_epoch, seed=recipe.training.seed)
@@ -263,6 +305,10 @@ def train(
 ) -> tuple[TrainedModel, TrainingResult]:
     """Train the recipe's model on an HDF5 data set; export it to ``run_dir/model``.
 
+    With a ``solution_map`` (a two-stage model) the score model learns the problem's input
+    channels and the map (``scorepde.training.solution_map``, checkpoints in
+    ``run_dir/training/solution_map``) their solution, exported to ``model/solution_map``;
+    the returned model samples every channel either way.
     Whole design points (``recipe.data.validation_fraction`` of them) are held out for the
     validation loss. The normaliser is fitted on the training part only. Under torchrun every
     rank trains (data-parallel); rank 0 logs and exports the model.
@@ -286,9 +332,10 @@ def train(
     else:
         train_part, val_part = dataset, None
     pinned = pinned_conditions(recipe, problem)
-    train_part = _pinned_dataset(train_part, pinned)
+    pairs = train_part.fields  # every channel, for the solution map
+    train_part = _pinned_dataset(model_part(recipe, problem, train_part), pinned)
     if val_part is not None:
-        val_part = _pinned_dataset(val_part, pinned)
+        val_part = _pinned_dataset(model_part(recipe, problem, val_part), pinned)
     encoder = ConditionEncoder.from_specs(problem.conditions)
     fit_part = train_part
     if recipe.data.normaliser_data == "stream":
@@ -306,7 +353,7 @@ def train(
         "data": str(data),
         "data_seed": int(dataset.attrs.get("seed", -1)),
         "sample_shape": model_sample_shape(recipe, problem),
-        "channel_names": list(problem.channels),
+        "channel_names": list(train_part.channels),
         "condition_names": list(problem.condition_names),
     }
     if pinned:
@@ -348,8 +395,14 @@ def train(
             problem_name=problem.name,
             metadata={**metadata, "recipe_config": recipe.to_dict()},
             conditioning_spec=conditioning_spec(problem),
-            field_spec=problem.field_spec,
+            field_spec=model_field_spec(recipe, problem),
         )
+        if recipe.solution_map is not None:
+            _say(log, f"training the solution map on {len(pairs)} pairs")
+            solution_map = fit_solution_map(
+                problem, pairs, recipe.solution_map, run_dir / "training" / "solution_map", log=log
+            )
+            solution_map.save(folder / SOLUTION_MAP_FOLDER)
     context.barrier()
     _say(log, f"model exported to {folder}")
     return load_trained_model(folder), result

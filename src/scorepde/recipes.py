@@ -16,6 +16,7 @@ from scorepde.data.campaign import SimulationConfig
 from scorepde.data.normalisation import SCALE_FITS
 from scorepde.training.config import TrainConfig
 from scorepde.training.model import ModelConfig
+from scorepde.training.solution_map import SolutionMapConfig
 
 RECIPE_FOLDER = Path(__file__).resolve().parent / "configs"
 NORMALISATIONS = ("conditional", "global")
@@ -251,6 +252,14 @@ class Recipe:
     training: TrainConfig = field(default_factory=TrainConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    #: A two-stage model (``scorepde.training.solution_map``): the score model learns the
+    #: problem's input channels only and this map gives their solution channels. None: one
+    #: model of every channel.
+    solution_map: SolutionMapConfig | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.solution_map, dict):  # a union field: from_dict leaves a bad mapping
+            self.solution_map = from_dict(SolutionMapConfig, self.solution_map, "solution_map")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (YAML-ready)."""

@@ -41,6 +41,7 @@ from scorepde.sampling.registry import DEFAULT_STEPS, FALLBACK_STEPS, resolve_sa
 from scorepde.training.checkpoint import CheckpointError, read_model, save_trained_model
 from scorepde.training.config import resolve_device
 from scorepde.training.model_config import ModelConfig
+from scorepde.training.solution_map import SOLUTION_MAP_FOLDER, SolutionMap, StagedModel
 from scorepde.training.transforms import Standardiser, transform_from_record
 
 _UNSET: Any = object()
@@ -516,10 +517,16 @@ TrainedModel = ConditionalModel
 
 def load_trained_model(
     path: str | Path, *, map_location: str | torch.device = "cpu"
-) -> ConditionalModel:
+) -> ConditionalModel | StagedModel:
     """Load a :class:`ConditionalModel` (EMA weights, eval mode) from an exported model
-    folder, a checkpoint folder, or a run folder (its latest checkpoint)."""
-    return ConditionalModel.load(path, map_location=map_location)
+    folder, a checkpoint folder, or a run folder (its latest checkpoint). An exported folder
+    with a ``solution_map`` sub-folder is a two-stage model: a :class:`StagedModel` of the
+    two (it samples every channel)."""
+    model = ConditionalModel.load(path, map_location=map_location)
+    folder = Path(path) / SOLUTION_MAP_FOLDER
+    if folder.is_dir():
+        return StagedModel(model, SolutionMap.load(folder))
+    return model
 
 
 def _default_conditioning_spec(transform: Any) -> ConditioningSpec:
