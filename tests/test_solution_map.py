@@ -12,7 +12,7 @@ import torch
 from scorepde import pipeline
 from scorepde.configuration import ConfigError
 from scorepde.nets.gridmap import GridMapNet
-from scorepde.physics.darcy import darcy_residual, effective_permeability, solve_darcy
+from scorepde.physics.darcy import darcy_residual, solve_darcy
 from scorepde.problems.battery import BatteryProblem
 from scorepde.problems.darcy import DarcyProblem
 from scorepde.recipes import Recipe
@@ -22,7 +22,6 @@ from scorepde.training.solution_map import (
     SolutionMap,
     SolutionMapConfig,
     StagedModel,
-    cut_flux,
     fit_solution_map,
     split_channels,
     two_point_energy,
@@ -59,20 +58,6 @@ def test_two_point_energy_is_the_operator_quadratic_form(
     assert np.all(energy > 0)
 
 
-def test_cut_flux_is_the_change_of_k_eff(problem: DarcyProblem, pairs: np.ndarray) -> None:
-    """The declared flux is the pair's k_eff, and the cut flux of an error is the change of the
-    mean-flux k_eff that the error causes (it is linear in u)."""
-    norm = problem.solution_norm(pairs)
-    log_k, u = pairs[:, 0], pairs[:, 1]
-    k_eff = effective_permeability(log_k, u, estimator="outflow")
-    np.testing.assert_allclose(norm.flux, k_eff, rtol=1e-10)
-    error = 0.01 * np.random.default_rng(2).standard_normal(u.shape)
-    moved = effective_permeability(log_k, u + error, estimator="mean_flux")
-    axis = norm.flux_axis
-    flux = cut_flux(torch.tensor(error), torch.tensor(norm.face_weights[axis]), axis).numpy()
-    np.testing.assert_allclose(flux, moved - k_eff, rtol=1e-9, atol=1e-12)
-
-
 def test_declared_reflections_map_solutions_to_solutions(
     problem: DarcyProblem, pairs: np.ndarray
 ) -> None:
@@ -106,7 +91,7 @@ def test_grid_map_net_shapes_and_errors() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("steps", 0), ("width", 2.5), ("learning_rate", -1.0), ("flux_weight", float("nan"))],
+    [("steps", 0), ("width", 2.5), ("learning_rate", -1.0), ("energy_weight", float("nan"))],
 )
 def test_config_rejects_bad_values(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=f"solution_map.{field}"):
@@ -136,7 +121,7 @@ def test_map_learns(problem: DarcyProblem, pairs: np.ndarray) -> None:
 def test_map_resumes_bit_identically(problem: DarcyProblem, pairs: np.ndarray, tmp_path) -> None:
     """An interrupted run resumed from its checkpoint ends with the same weights as an
     uninterrupted one; a checkpoint of another config is refused."""
-    config = dataclasses.replace(SMALL, flux_weight=0.1)
+    config = SMALL
     whole = fit_solution_map(problem, pairs, config, tmp_path / "whole", log=None)
 
     class Stop(Exception):

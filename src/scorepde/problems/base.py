@@ -171,16 +171,9 @@ class TwoPointNorm:
     Attributes:
         face_weights: per grid axis ``a``, ``(n, *S)`` with ``S[a] + 1`` faces along ``a``;
             the transmissibilities of the medium (flux per unit potential difference).
-        flux_axis: the axis of the main flow, or None: the loss then also compares the total
-            flux of the error through the cuts normal to this axis (averaged over the
-            ``S[a] + 1`` cuts) with ``flux``, the quantity a problem derives from it
-            (Darcy flow: ``k_eff``).
-        flux: ``(n,)`` the true total flux through a cut normal to ``flux_axis`` (positive).
     """
 
     face_weights: tuple[np.ndarray, ...]
-    flux_axis: int | None = None
-    flux: np.ndarray | None = None
 
 
 class Problem(abc.ABC):

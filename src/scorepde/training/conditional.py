@@ -521,9 +521,9 @@ def load_trained_model(
     """Load a :class:`ConditionalModel` (EMA weights, eval mode) from an exported model
     folder, a checkpoint folder, or a run folder (its latest checkpoint). An exported folder
     with a ``solution_map`` sub-folder is a two-stage model: a :class:`StagedModel` of the
-    two (it samples every channel)."""
+    two (it samples every channel); a checkpoint folder holds its first stage only."""
     model = ConditionalModel.load(path, map_location=map_location)
-    folder = Path(path) / SOLUTION_MAP_FOLDER
+    folder = (model.source or Path(path)) / SOLUTION_MAP_FOLDER
     if folder.is_dir():
         return StagedModel(model, SolutionMap.load(folder))
     return model

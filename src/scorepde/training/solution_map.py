@@ -14,9 +14,8 @@ GridMapNet`) on features of the inputs (each input channel standardised, and its
 sigmoid, which resolves both ends of a high-contrast medium), plus the training set's mean
 solution, which is also its base: the network learns the correction. It is trained
 (:func:`fit_solution_map`) on the squared error, plus, where the problem declares the norm
-(:meth:`Problem.solution_norm`), the error's energy under each medium's own two-point operator
-and the relative error of its total flux, the quantity the problem derives from the pair; the
-problem's mirror symmetries (:meth:`Problem.solution_reflections`) serve as augmentation. It
+(:meth:`Problem.solution_norm`), the error's energy under each medium's own two-point operator;
+the problem's mirror symmetries (:meth:`Problem.solution_reflections`) serve as augmentation. It
 checkpoints every ``checkpoint_every`` steps and resumes.
 
 Files (a model folder ``model/`` holds stage 1 as usual, plus)::
@@ -76,8 +75,6 @@ class SolutionMapConfig:
         learning_rate: Adam's initial rate, cosine-decayed to 0 over ``steps``.
         energy_weight: weight of the error's energy (the problem's :class:`TwoPointNorm`, over
             the total face weight) against the mean squared error.
-        flux_weight: weight of the squared relative error of the total flux through the cuts
-            normal to the problem's flow axis.
         checkpoint_every: steps between checkpoints (one is written at the end).
         num_threads: torch CPU threads while training (None: leave torch's setting).
         seed: initial weights and every batch draw.
@@ -89,7 +86,6 @@ class SolutionMapConfig:
     batch_size: int = 64
     learning_rate: float = 2e-3
     energy_weight: float = 1.0
-    flux_weight: float = 0.0
     checkpoint_every: int = 250
     num_threads: int | None = None
     seed: int = 0
@@ -103,7 +99,7 @@ class SolutionMapConfig:
             value = getattr(self, name)
             if not (isinstance(value, float | int) and math.isfinite(value) and value > 0):
                 raise ValueError(f"solution_map.{name} = {value!r} is not allowed; expected > 0")
-        for name in ("energy_weight", "flux_weight"):
+        for name in ("energy_weight",):
             value = getattr(self, name)
             if not (isinstance(value, float | int) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"solution_map.{name} = {value!r} is not allowed; expected >= 0")
@@ -318,13 +314,6 @@ def two_point_energy(error: Tensor, weights: Sequence[Tensor]) -> Tensor:
     return total
 
 
-def cut_flux(error: Tensor, weight: Tensor, axis: int) -> Tensor:
-    """The total flux of ``error`` ``(B, *S)`` through the cuts normal to grid ``axis``,
-    averaged over its ``S[axis] + 1`` cuts, under face weights ``weight``: ``(B,)``."""
-    jumps = _face_jumps(error, axis)
-    return -(weight * jumps).flatten(1).sum(1) / jumps.shape[axis + 1]
-
-
 def _face_jumps(error: Tensor, axis: int) -> Tensor:
     """``e+ - e-`` on every face normal to grid ``axis`` (``S[axis] + 1`` of them), the
     error taken as zero beyond the boundary faces."""
@@ -381,11 +370,8 @@ def fit_solution_map(
     solution = torch.tensor(array[:, solution_index], dtype=torch.float32)
     norm: TwoPointNorm | None = problem.solution_norm(array)
     weights: list[Tensor] = []
-    flux: Tensor | None = None
     if norm is not None:
         weights = [torch.tensor(w, dtype=torch.float32) for w in norm.face_weights]
-        if norm.flux_axis is not None and norm.flux is not None:
-            flux = torch.tensor(norm.flux, dtype=torch.float32)
     reflections = problem.solution_reflections()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
@@ -468,13 +454,6 @@ def fit_solution_map(
                 energy = sum(two_point_energy(error[:, c], w) for c in range(error.shape[1]))
                 total_weight = sum(x.flatten(1).sum(1) for x in w)
                 loss = loss + config.energy_weight * (energy / total_weight).mean()
-            if flux is not None and config.flux_weight > 0:
-                axis = norm.flux_axis  # type: ignore[union-attr]
-                relative = (
-                    sum(cut_flux(error[:, c], w[axis], axis) for c in range(error.shape[1]))
-                    / flux[rows]
-                )
-                loss = loss + config.flux_weight * relative.square().mean()
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"solution map: the loss became {float(loss)} at step {step + 1}"
