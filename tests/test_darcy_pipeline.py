@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from scorepde import pipeline
 from scorepde.cli import app
+from scorepde.problems.darcy import DarcyProblem
 from scorepde.recipes import Recipe, load_recipe
 
 N_CELLS = 8
@@ -112,6 +113,15 @@ def test_the_shipped_darcy_recipe_fits_the_problem() -> None:
     recipe = pipeline.complete_recipe(load_recipe("darcy-quick"))
     assert recipe.data.train.problem == "darcy2d"
     assert recipe.evaluation.targets == "quick-2d"
+    # the two-stage model: log_k from the untrained zero-output network (the whitened
+    # Gaussian, on every one of the 32 x 32 directions), u from the solution map
+    assert recipe.solution_map is not None
+    assert recipe.training.epochs == 0
+    assert recipe.model.backbone.options["zero_output"] is True
+    assert recipe.data.subspace_components == 32 * 32
+    assert pipeline.model_sample_shape(recipe, DarcyProblem()) == [1, 32 * 32]
+    joint = pipeline.complete_recipe(load_recipe("darcy-joint-quick"))
+    assert joint.solution_map is None
 
 
 def test_the_exported_model_records_its_field_specification(run_dir: Path) -> None:

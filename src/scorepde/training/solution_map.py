@@ -366,6 +366,9 @@ def fit_solution_map(
     input_scale = x_in.std(axis=axes)
     input_scale = np.where(input_scale > 0, input_scale, 1.0)
     base = array[:, solution_index].mean(axis=0)
+    # the loss is measured in units of the solution's variance about the base, so Adam's steps
+    # (and its epsilon) see the same scale whatever the unit of the solution
+    scale = float(np.mean((array[:, solution_index] - base) ** 2)) or 1.0
     inputs = torch.tensor(x_in, dtype=torch.float32)
     solution = torch.tensor(array[:, solution_index], dtype=torch.float32)
     norm: TwoPointNorm | None = problem.solution_norm(array)
@@ -459,7 +462,7 @@ def fit_solution_map(
                     f"solution map: the loss became {float(loss)} at step {step + 1}"
                 )
             optimiser.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss / scale).backward()
             optimiser.step()
             schedule.step()
             step += 1
