@@ -74,7 +74,11 @@ class SolutionMapConfig:
         batch_size: training pairs per step.
         learning_rate: Adam's initial rate, cosine-decayed to 0 over ``steps``.
         energy_weight: weight of the error's energy (the problem's :class:`TwoPointNorm`, over
-            the total face weight) against the mean squared error.
+            the total face weight) against the mean squared error. For an error that is smooth
+            on the grid the energy over the face weight is ~h^2 times its square, so a weight
+            of order ``1 / h^2`` makes the large-scale error, which moves the total flux, count
+            (Darcy flow, 32 x 32: weight 1, 100, 1000 -> log k_eff at (0.06, 1.4) off by 0.63,
+            0.27, 0.40 std after 600 steps).
         checkpoint_every: steps between checkpoints (one is written at the end).
         num_threads: torch CPU threads while training (None: leave torch's setting).
         seed: initial weights and every batch draw.
@@ -85,7 +89,7 @@ class SolutionMapConfig:
     steps: int = 2000
     batch_size: int = 64
     learning_rate: float = 2e-3
-    energy_weight: float = 1.0
+    energy_weight: float = 100.0
     checkpoint_every: int = 250
     num_threads: int | None = None
     seed: int = 0
