@@ -136,6 +136,11 @@ def test_map_resumes_bit_identically(problem: DarcyProblem, pairs: np.ndarray, t
     resumed = fit_solution_map(problem, pairs, config, tmp_path / "cut", log=None)
     for key, value in whole.net.state_dict().items():
         torch.testing.assert_close(resumed.net.state_dict()[key], value, rtol=0, atol=0)
+    # threads and checkpoint spacing do not change the weights: the finished run is reused
+    again = dataclasses.replace(config, num_threads=1, checkpoint_every=7)
+    reused = fit_solution_map(problem, pairs, again, tmp_path / "cut", log=None)
+    for key, value in whole.net.state_dict().items():
+        torch.testing.assert_close(reused.net.state_dict()[key], value, rtol=0, atol=0)
     other = dataclasses.replace(config, width=4)
     with pytest.raises(ValueError, match="delete it to train afresh"):
         fit_solution_map(problem, pairs, other, tmp_path / "cut", log=None)

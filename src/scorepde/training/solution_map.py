@@ -406,10 +406,13 @@ def fit_solution_map(
     generator = torch.Generator().manual_seed(config.seed)
     step = 0
     checkpoint = None if run_dir is None else Path(run_dir) / _CHECKPOINT
-    record = to_dict(config)
+    # what the result depends on (threads and checkpoint spacing do not change the weights)
+    record = {
+        k: v for k, v in to_dict(config).items() if k not in ("num_threads", "checkpoint_every")
+    }
     if checkpoint is not None and checkpoint.is_file():
         try:
-            state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         except Exception as error:
             raise ValueError(f"{checkpoint}: corrupt or unreadable checkpoint ({error})") from error
         if state.get("config") != record or state.get("n_pairs") != len(array):
