@@ -361,7 +361,7 @@ def load_checkpoint(
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"checkpoint folder not found: {folder}")
-    record = _read_yaml(folder / "config.yaml", CHECKPOINT_FORMAT)
+    record = read_record(folder / "config.yaml", CHECKPOINT_FORMAT)
     for name in record.get("files", []):
         if not (folder / name).is_file():
             raise CheckpointError(f"checkpoint {folder} is missing {name}")
@@ -372,8 +372,8 @@ def load_checkpoint(
         raise CheckpointError(
             f"{folder / 'config.yaml'}: bad model/train config ({error})"
         ) from error
-    model_state = _load_weights(folder / "model.safetensors", map_location)
-    ema_state = _load_weights(folder / "ema.safetensors", map_location)
+    model_state = load_weights(folder / "model.safetensors", map_location)
+    ema_state = load_weights(folder / "ema.safetensors", map_location)
     state: dict[str, Any] = {}
     if trainer_state:
         path = folder / "trainer_state.pt"
@@ -407,7 +407,9 @@ def load_checkpoint(
     )
 
 
-def _read_yaml(path: Path, expected_format: str) -> dict[str, Any]:
+def read_record(path: Path, expected_format: str) -> dict[str, Any]:
+    """A YAML record of format ``expected_format``; a missing file, corrupt YAML or another
+    format is a :class:`CheckpointError` naming the file."""
     if not path.is_file():
         raise CheckpointError(f"{path.parent} is missing {path.name}")
     try:
@@ -420,7 +422,9 @@ def _read_yaml(path: Path, expected_format: str) -> dict[str, Any]:
     return data
 
 
-def _load_weights(path: Path, map_location: str | torch.device) -> dict[str, torch.Tensor]:
+def load_weights(path: Path, map_location: str | torch.device) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file; a missing or corrupt file is a
+    :class:`CheckpointError` naming it."""
     from safetensors.torch import load_file
 
     if not path.is_file():
@@ -649,7 +653,7 @@ def _check_model_record(record: dict[str, Any], where: Path) -> None:
 
 
 def _read_exported(folder: Path, map_location: str | torch.device) -> LoadedModel:
-    record = _read_yaml(folder / "model.yaml", MODEL_FORMAT)
+    record = read_record(folder / "model.yaml", MODEL_FORMAT)
     _check_model_record(record, folder / "model.yaml")
     for name in record.get("files", []):  # folders written before the list existed: no check
         if not (folder / name).is_file():
@@ -737,7 +741,7 @@ def _build_with_weights(
     model_config: ModelConfig, path: Path, map_location: str | torch.device
 ) -> nn.Module:
     model = build_score_model(model_config)
-    state = _load_weights(path, map_location)
+    state = load_weights(path, map_location)
     try:
         model.load_state_dict(state)
     except RuntimeError as error:

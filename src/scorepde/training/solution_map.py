@@ -44,6 +44,7 @@ from scorepde.configuration import ConfigError, from_dict, to_dict
 from scorepde.fileio import atomic_path, atomic_write_text
 from scorepde.nets.gridmap import GridMapNet
 from scorepde.problems.base import Problem, Reflection, TwoPointNorm
+from scorepde.training.checkpoint import CheckpointError, load_weights, read_record
 
 __all__ = [
     "SOLUTION_MAP_FOLDER",
@@ -251,34 +252,16 @@ class SolutionMap:
 
     @classmethod
     def load(cls, folder: str | Path) -> SolutionMap:
-        """Read a map written by :meth:`save`; a missing or corrupt file is an error naming it."""
-        from safetensors.torch import load_file
-
+        """Read a map written by :meth:`save`; a missing or corrupt file is a
+        :class:`CheckpointError` naming it."""
         folder = Path(folder)
-        config_path, weights_path = (
-            folder / "solution_map.yaml",
-            folder / "solution_map.safetensors",
-        )
-        for path in (config_path, weights_path):
-            if not path.is_file():
-                raise FileNotFoundError(f"{folder} is missing {path.name}")
-        try:
-            record = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError) as error:
-            raise ValueError(f"{config_path}: corrupt YAML ({error})") from error
-        if not isinstance(record, dict) or record.get("format") != _FORMAT:
-            found = record.get("format") if isinstance(record, dict) else type(record).__name__
-            raise ValueError(f"{config_path}: format {found!r}, expected {_FORMAT!r}")
-        try:
-            tensors = load_file(str(weights_path), device="cpu")
-        except Exception as error:
-            raise ValueError(
-                f"{weights_path}: corrupt or unreadable safetensors file ({error})"
-            ) from error
+        config_path = folder / "solution_map.yaml"
+        record = read_record(config_path, _FORMAT)
+        tensors = load_weights(folder / "solution_map.safetensors", "cpu")
         try:
             config = from_dict(SolutionMapConfig, record["config"], where=str(config_path))
         except ConfigError as error:
-            raise ValueError(str(error)) from error
+            raise CheckpointError(str(error)) from error
         inputs, solution = record["input_channels"], record["solution_channels"]
         net = GridMapNet(
             len(record["grid_shape"]),
@@ -291,8 +274,9 @@ class SolutionMap:
         try:
             net.load_state_dict(weights)
         except RuntimeError as error:
-            raise ValueError(
-                f"{weights_path}: weights do not fit the recorded network ({error})"
+            raise CheckpointError(
+                f"{folder}/solution_map.safetensors: weights do not fit the recorded network "
+                f"({error})"
             ) from error
         return cls(
             net,
