@@ -4,6 +4,9 @@ declarations it trains on (Darcy flow), and the pipeline that composes the stage
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -16,6 +19,7 @@ from scorepde.physics.darcy import darcy_residual, solve_darcy
 from scorepde.problems.battery import BatteryProblem
 from scorepde.problems.darcy import DarcyProblem
 from scorepde.recipes import Recipe
+from scorepde.training.checkpoint import CheckpointError
 from scorepde.training.conditional import ConditionalModel, load_trained_model
 from scorepde.training.solution_map import (
     SOLUTION_MAP_FOLDER,
@@ -28,6 +32,16 @@ from scorepde.training.solution_map import (
 )
 
 N = 8
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """Import ``benchmarks/<name>.py`` (not a package) as a module."""
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
@@ -159,10 +173,10 @@ def test_map_save_load_round_trip_and_corrupt_files(
     with pytest.raises(ValueError, match="expected"):
         loaded(pairs[:5])  # both channels given where the input channel is expected
     (folder / "solution_map.safetensors").write_bytes(b"not a safetensors file")
-    with pytest.raises(ValueError, match="corrupt"):
+    with pytest.raises(CheckpointError, match="corrupt"):
         SolutionMap.load(folder)
     (folder / "solution_map.yaml").unlink()
-    with pytest.raises(FileNotFoundError, match=r"solution_map\.yaml"):
+    with pytest.raises(CheckpointError, match=r"missing solution_map\.yaml"):
         SolutionMap.load(folder)
 
 
@@ -246,6 +260,13 @@ def test_pipeline_trains_and_samples_a_two_stage_model(tmp_path) -> None:
     np.testing.assert_array_equal(
         again.sample([0.2, 1.0], 5, seed=3), model.sample([0.2, 1.0], 5, seed=3)
     )
+    # the sampling-time benchmark times the model, each stage and the simulator
+    rows = load_benchmark("bench_darcy_sampling").main(
+        [str(tmp_path / "run"), "--n", "20", "--repeat", "1", "--threads", "1"]
+    )
+    labels = [str(row["sampler"]) for row in rows]
+    assert labels[0].startswith("simulator") and "stage 1 alone" in labels[2]
+    assert all(float(row["seconds"]) > 0 for row in rows)
     # a second run resumes everything and changes nothing
     pipeline.run(recipe, tmp_path / "run", progress=False, log=None)
     np.testing.assert_array_equal(
