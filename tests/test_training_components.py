@@ -45,7 +45,7 @@ def test_model_config_yaml_round_trip(tmp_path):
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"epochs": 0}, "epochs"),
+        ({"epochs": -1}, "epochs"),
         ({"batch_size": 2.5}, "batch_size"),
         ({"learning_rate": -1.0}, "learning_rate"),
         ({"min_learning_rate": 1.0}, "min_learning_rate"),
@@ -60,6 +60,33 @@ def test_model_config_yaml_round_trip(tmp_path):
 def test_train_config_rejects_bad_values(changes, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**changes)
+
+
+def test_zero_epochs_export_the_untrained_network(tmp_path):
+    """epochs = 0 is allowed: fit trains nothing, writes one checkpoint of the initial weights
+    (so export and resume work) and a second fit resumes it without error."""
+    from scorepde.training.checkpoint import latest_checkpoint
+    from scorepde.training.model_config import build_score_model
+    from scorepde.training.sources import TensorSource
+    from scorepde.training.trainer import Trainer
+
+    config = ModelConfig(
+        backbone=BackboneConfig("mlp", {"hidden": 8, "depth": 1, "data_dim": 4, "cond_dim": 1})
+    )
+    torch.manual_seed(0)
+    model = build_score_model(config)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    source = TensorSource(torch.randn(16, 1, 4), torch.randn(16, 1))
+    trainer = Trainer(model, TrainConfig(epochs=0, batch_size=4, device="cpu"), tmp_path)
+    result = trainer.fit(source=source, progress=False)
+    assert result.epochs_done == 0
+    assert latest_checkpoint(tmp_path) is not None
+    for key, value in trainer.averaged_model().state_dict().items():
+        torch.testing.assert_close(value, before[key], rtol=0, atol=0)
+    again = Trainer(
+        build_score_model(config), TrainConfig(epochs=0, batch_size=4, device="cpu"), tmp_path
+    )
+    assert again.fit(source=source, progress=False).epochs_done == 0
 
 
 def test_auto_settings_on_cpu():
