@@ -27,14 +27,14 @@ Samplers that use a run's training file (``RUN_DIR/data/train.h5``) and no score
 * ``gaussian+conv`` (:class:`GaussianConvTwoStage`, only with ``--conv-steps`` > 0; for
   ``darcy2d``): two stages with neither a simulator nor a score network at sampling time;
   ``log_k`` from the same whitened Gaussian fitted to the ``log_k`` channel, then ``u`` from
-  ``bench_darcy_surrogate.fit_conv_map`` (a small U-Net trained on the training pairs for
+  ``bench_darcy_surrogate.fit_conv_map`` (the package's solution map trained on the pairs for
   ``--conv-steps`` steps of ``--conv-batch``, width ``--conv-width``, ``--energy-weight``,
   seed ``--conv-seed``).
 
 ``python benchmarks/bench_darcy_baseline.py RUN_DIR [--k 8] [--components 384]
 [--covariance diagonal] [--latent-components P] [--latent-whiten-degree 2]
 [--latent-scale-fit log_variance] [--conv-steps 0] [--conv-batch 64] [--conv-width 32]
-[--energy-weight 1.0] [--conv-seed 2024] [--n N] [--targets quick-2d] [--out PATH]``
+[--energy-weight 100] [--conv-seed 2024] [--n N] [--targets quick-2d] [--out PATH]``
 evaluates them with
 ``scorepde.evaluation.evaluate.evaluate_conditions`` at the conditions of
 ``RUN_DIR/evaluation/report.json``, with the recipe's evaluation seed and sampling seed
@@ -459,7 +459,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--conv-batch", type=int, default=64, help="(gaussian+conv)")
     parser.add_argument("--conv-width", type=int, default=32, help="(gaussian+conv)")
-    parser.add_argument("--energy-weight", type=float, default=1.0, help="(gaussian+conv)")
+    parser.add_argument("--energy-weight", type=float, default=100.0, help="(gaussian+conv)")
     parser.add_argument("--conv-seed", type=int, default=2024, help="(gaussian+conv)")
     parser.add_argument("--n", type=int, default=None, help="samples (default: the report's)")
     parser.add_argument("--targets", default="quick-2d")
@@ -523,7 +523,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from bench_darcy_surrogate import fit_conv_map
 
-        conv_fit = functools.partial(fit_conv_map, **conv_options)
+        conv_fit = functools.partial(fit_conv_map, problem, **conv_options)
         two_stage = GaussianConvTwoStage(dataset, problem, conv_fit, **whitened)
     shrinkage: list[float] = []
 

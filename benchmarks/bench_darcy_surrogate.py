@@ -12,11 +12,11 @@ on a run's training file (``RUN_DIR/data/train.h5``, the recipe's problem from
 * ``linear+MLP``: the same plus an MLP (``--hidden`` wide, two hidden layers, SiLU) trained on
   the linear fit's residual for ``--steps`` Adam steps of ``--batch`` fields (learning rate 1e-3,
   cosine schedule, ``torch.manual_seed(--seed)``);
-* ``conv`` (with ``--conv-steps`` > 0): a small U-Net on the grid (:class:`ConvMap`, widths
-  ``--conv-width`` x 1, 2, 3, 4), local and translation-equivariant, trained on the squared
-  error of ``u`` plus ``--energy-weight`` times the error's flux energy under the medium's own
-  two-point operator (:func:`energy_norm`, the norm in which k_eff's error is measured), with
-  the problem's reflections as augmentation (:func:`fit_conv_map`).
+* ``conv`` (with ``--conv-steps`` > 0): the package's solution map, the second stage of
+  darcy-quick (``scorepde.training.solution_map``: a small grid U-Net, widths
+  ``--conv-width`` x 1, 2, 3, 4, trained on the squared error of ``u`` plus
+  ``--energy-weight`` times the error's energy under the medium's own two-point operator,
+  with the problem's reflections as augmentation; :func:`fit_conv_map`).
 
 At each ``--at`` condition, ``--n`` fresh simulator pairs (``simulator_reference``, seed
 ``--seed``) keep their ``log_k`` and get ``u`` from each map; printed per map: the r.m.s. error
@@ -26,7 +26,7 @@ undefined), the measures and targets of ``darcy-quick``'s evaluation.
 
 ``python benchmarks/bench_darcy_surrogate.py RUN_DIR [--steps 6000] [--batch 256]
 [--hidden 1024] [--n 1000] [--at 0.1,0.5 0.2,1.0 0.06,1.4 0.4791,0.6978] [--seed 2024]
-[--conv-steps 0] [--conv-batch 64] [--conv-width 32] [--energy-weight 1.0]``
+[--conv-steps 0] [--conv-batch 64] [--conv-width 32] [--energy-weight 100]``
 """
 
 from __future__ import annotations
@@ -42,8 +42,9 @@ import torch
 from scorepde.data.campaign import problem_from_config
 from scorepde.data.schema import read_dataset
 from scorepde.evaluation.evaluate import simulator_reference
-from scorepde.physics.darcy import darcy_transmissibilities
+from scorepde.problems.base import Problem
 from scorepde.recipes import load_recipe
+from scorepde.training.solution_map import SolutionMapConfig, fit_solution_map
 from scorepde.training.transforms import linear_gain
 
 Map = Callable[[np.ndarray], np.ndarray]
@@ -99,56 +100,8 @@ def fit_maps(
     return {"linear": linear, "linear+MLP": with_mlp}
 
 
-def _block(c_in: int, c_out: int) -> torch.nn.Module:
-    return torch.nn.Sequential(
-        torch.nn.Conv2d(c_in, c_out, 3, padding=1),
-        torch.nn.GELU(),
-        torch.nn.Conv2d(c_out, c_out, 3, padding=1),
-        torch.nn.GELU(),
-    )
-
-
-class ConvMap(torch.nn.Module):
-    """A small U-Net ``log_k (B, N, N) -> u (B, N, N)``, local on the grid: three 2x average-
-    pooling levels (widths ``w, 2w, 3w, 4w``), nearest upsampling and skip connections; the
-    input channels are ``log_k / 1.5``, ``1 - x`` and ``k / (1 + k)``; the output is ``1 - x``
-    (the pressure of a uniform medium) plus the network's correction. ``N`` divisible by 8."""
-
-    def __init__(self, n: int, width: int) -> None:
-        super().__init__()
-        widths = [width, 2 * width, 3 * width, 4 * width]
-        self.down = torch.nn.ModuleList(
-            _block(c_in, c_out) for c_in, c_out in zip([3, *widths[:-1]], widths, strict=True)
-        )
-        self.up = torch.nn.ModuleList(
-            _block(widths[i + 1] + widths[i], widths[i]) for i in reversed(range(3))
-        )
-        self.out = torch.nn.Conv2d(width, 1, 1)
-        self.register_buffer("uniform", (1.0 - (torch.arange(n) + 0.5) / n).expand(n, n))
-
-    def forward(self, log_k: torch.Tensor) -> torch.Tensor:
-        h = torch.stack([log_k / 1.5, self.uniform.expand_as(log_k), torch.sigmoid(log_k)], dim=1)
-        skips = []
-        for level, block in enumerate(self.down):
-            h = block(h if level == 0 else torch.nn.functional.avg_pool2d(h, 2))
-            skips.append(h)
-        for block, skip in zip(self.up, reversed(skips[:-1]), strict=True):
-            h = block(torch.cat([torch.nn.functional.interpolate(h, scale_factor=2), skip], 1))
-        return self.uniform + self.out(h)[:, 0]
-
-
-def energy_norm(error: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor) -> torch.Tensor:
-    """``e^T A e / sum(T)`` per field: the error's flux energy under the two-point operator
-    of the medium (``tx``, ``ty`` from ``darcy_transmissibilities``; the Dirichlet faces see
-    the error of the cell next to them), over the total transmissibility. ``(B,)``."""
-    inner_x = tx[..., 1:-1] * (error[..., 1:] - error[..., :-1]) ** 2
-    inner_y = ty[..., 1:-1, :] * (error[..., 1:, :] - error[..., :-1, :]) ** 2
-    faces = tx[..., 0] * error[..., 0] ** 2 + tx[..., -1] * error[..., -1] ** 2
-    total = inner_x.sum((1, 2)) + inner_y.sum((1, 2)) + faces.sum(1)
-    return total / (tx.sum((1, 2)) + ty.sum((1, 2)))
-
-
 def fit_conv_map(
+    problem: Problem,
     log_k: np.ndarray,
     u: np.ndarray,
     *,
@@ -158,38 +111,19 @@ def fit_conv_map(
     energy_weight: float,
     seed: int,
 ) -> Map:
-    """The ``conv`` map: :class:`ConvMap` trained for ``steps`` Adam steps of ``batch`` pairs
-    (learning rate 2e-3, cosine schedule, ``torch.manual_seed(seed)``) on the mean squared
-    error of ``u`` plus ``energy_weight`` times :func:`energy_norm`, both over 0.01. Each batch
-    is reflected in y, and in x with ``u -> 1 - u``, with probability 1/2 each: the problem's
-    own symmetries (the boundary values are 1 and 0)."""
-    torch.manual_seed(seed)
-    tx, ty = (torch.tensor(t, dtype=torch.float32) for t in darcy_transmissibilities(log_k))
-    a = torch.tensor(log_k, dtype=torch.float32)
-    b = torch.tensor(u, dtype=torch.float32)
-    net = ConvMap(a.shape[-1], width)
-    optimiser = torch.optim.Adam(net.parameters(), lr=2e-3)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, max(steps, 1))
+    """The ``conv`` map: the package's solution map (``scorepde.training.solution_map``, the
+    second stage of darcy-quick) fitted on the pairs for ``steps`` Adam steps of ``batch``
+    (learning rate 2e-3, cosine decay), finest width ``width``, energy weight
+    ``energy_weight``, seed ``seed``; ``(n, *S) -> (n, *S)``."""
+    config = SolutionMapConfig(
+        width=width, steps=steps, batch_size=batch, energy_weight=energy_weight, seed=seed
+    )
     start = time.perf_counter()
-    for _ in range(steps):
-        rows = torch.randint(0, len(a), (batch,))
-        ak, bk, txk, tyk = a[rows], b[rows], tx[rows], ty[rows]
-        flip_y, flip_x = torch.rand(2) < 0.5
-        if flip_y:
-            ak, bk, txk, tyk = ak.flip(-2), bk.flip(-2), txk.flip(-2), tyk.flip(-2)
-        if flip_x:
-            ak, bk, txk, tyk = ak.flip(-1), 1.0 - bk.flip(-1), txk.flip(-1), tyk.flip(-1)
-        error = net(ak) - bk
-        loss = error.square().mean() + energy_weight * energy_norm(error, txk, tyk).mean()
-        optimiser.zero_grad()
-        (loss / 0.01).backward()
-        optimiser.step()
-        schedule.step()
+    fitted = fit_solution_map(problem, np.stack([log_k, u], axis=1), config, log=None)
     print(f"conv: {steps} steps in {time.perf_counter() - start:.0f} s", flush=True)
 
     def mapped(x: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return net(torch.tensor(x, dtype=torch.float32)).double().numpy()
+        return fitted(x[:, None])[:, 0]
 
     return mapped
 
@@ -208,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, object]]:
     parser.add_argument("--conv-steps", type=int, default=0, help="conv map steps (0: no conv map)")
     parser.add_argument("--conv-batch", type=int, default=64)
     parser.add_argument("--conv-width", type=int, default=32)
-    parser.add_argument("--energy-weight", type=float, default=1.0)
+    parser.add_argument("--energy-weight", type=float, default=100.0)
     args = parser.parse_args(argv)
     recipe = load_recipe(args.run / "recipe.yaml")
     problem = problem_from_config(recipe.data.train)
@@ -224,6 +158,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, object]]:
     )
     if args.conv_steps:
         maps["conv"] = fit_conv_map(
+            problem,
             log_k,
             u,
             steps=args.conv_steps,

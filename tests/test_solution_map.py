@@ -4,14 +4,12 @@ declarations it trains on (Darcy flow), and the pipeline that composes the stage
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 import torch
 
+from helpers import load_benchmark
 from scorepde import pipeline
 from scorepde.configuration import ConfigError
 from scorepde.nets.gridmap import GridMapNet
@@ -32,16 +30,6 @@ from scorepde.training.solution_map import (
 )
 
 N = 8
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def load_benchmark(name: str) -> ModuleType:
-    """Import ``benchmarks/<name>.py`` (not a package) as a module."""
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
