@@ -93,7 +93,14 @@ def test_grid_map_net_shapes_and_errors() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("steps", 0), ("width", 2.5), ("learning_rate", -1.0), ("energy_weight", float("nan"))],
+    [
+        ("steps", 0),
+        ("width", 2.5),
+        ("learning_rate", -1.0),
+        ("energy_weight", float("nan")),
+        ("num_threads", 0),
+        ("seed", -1),
+    ],
 )
 def test_config_rejects_bad_values(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=f"solution_map.{field}"):

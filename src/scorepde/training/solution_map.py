@@ -98,25 +98,30 @@ class SolutionMapConfig:
     def __post_init__(self) -> None:
         for name in ("width", "levels", "steps", "batch_size", "checkpoint_every"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"solution_map.{name} = {value!r} is not allowed; expected >= 1")
-        for name in ("learning_rate",):
-            value = getattr(self, name)
-            if not (isinstance(value, float | int) and math.isfinite(value) and value > 0):
-                raise ValueError(f"solution_map.{name} = {value!r} is not allowed; expected > 0")
-        for name in ("energy_weight",):
-            value = getattr(self, name)
-            if not (isinstance(value, float | int) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"solution_map.{name} = {value!r} is not allowed; expected >= 0")
-        if self.num_threads is not None and (
-            isinstance(self.num_threads, bool)
-            or not isinstance(self.num_threads, int)
-            or self.num_threads < 1
-        ):
-            raise ValueError(
-                f"solution_map.num_threads = {self.num_threads!r} is not allowed; expected an "
-                "integer >= 1 or null"
-            )
+            _require(name, value, _is_int(value) and value >= 1, "an integer >= 1")
+        rate, weight, threads = self.learning_rate, self.energy_weight, self.num_threads
+        _require("learning_rate", rate, _is_real(rate) and rate > 0, "a finite number > 0")
+        _require("energy_weight", weight, _is_real(weight) and weight >= 0, "a finite number >= 0")
+        _require(
+            "num_threads",
+            threads,
+            threads is None or (_is_int(threads) and threads >= 1),
+            "an integer >= 1 or null",
+        )
+        _require("seed", self.seed, _is_int(self.seed) and self.seed >= 0, "an integer >= 0")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
+
+
+def _require(name: str, value: Any, ok: bool, allowed: str) -> None:
+    if not ok:
+        raise ValueError(f"solution_map.{name} = {value!r} is not allowed; expected {allowed}")
 
 
 def split_channels(problem: Problem) -> tuple[list[int], list[int]]:
