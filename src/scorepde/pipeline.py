@@ -61,11 +61,18 @@ from scorepde.training.conditional import (
     pin_conditions,
 )
 from scorepde.training.model_config import build_score_model
-from scorepde.training.solution_map import SOLUTION_MAP_FOLDER, fit_solution_map, split_channels
+from scorepde.training.solution_map import (
+    SOLUTION_MAP_FOLDER,
+    StagedModel,
+    fit_solution_map,
+    split_channels,
+)
 from scorepde.training.sources import BatchSource, StreamingSource, TensorSource
 from scorepde.training.trainer import Trainer, TrainingResult
 
 Log = Callable[[str], None] | None
+#: What a forward model folder loads as: one conditional model, or a two-stage model.
+Model = TrainedModel | StagedModel
 
 
 def _say(log: Log, message: str) -> None:
@@ -302,7 +309,7 @@ def train(
     resume: bool = True,
     progress: bool = True,
     log: Log = print,
-) -> tuple[TrainedModel, TrainingResult]:
+) -> tuple[Model, TrainingResult]:
     """Train the recipe's model on an HDF5 data set; export it to ``run_dir/model``.
 
     With a ``solution_map`` (a two-stage model) the score model learns the problem's input
@@ -408,7 +415,7 @@ def train(
     return load_trained_model(folder), result
 
 
-def load_model(path: str | Path) -> TrainedModel:
+def load_model(path: str | Path) -> Model:
     """A trained model from a model folder, a checkpoint folder or a run folder."""
     path = Path(path)
     if (path / "model" / "model.yaml").is_file():
@@ -421,7 +428,7 @@ def load_model(path: str | Path) -> TrainedModel:
 def save_samples(
     path: str | Path,
     fields: np.ndarray,
-    model: TrainedModel,
+    model: Model,
     conditions: Any,
     *,
     sampler: str,
@@ -454,7 +461,7 @@ def save_samples(
     return Path(path)
 
 
-def model_problem(model: TrainedModel) -> Problem:
+def model_problem(model: Model) -> Problem:
     """The simulator a model was trained on: its problem with the options of the training
     data (from the recipe recorded with the model), or the problem's defaults when the model
     records no recipe."""
@@ -488,7 +495,7 @@ def evaluation_conditions(
 
 
 def evaluate(
-    model: TrainedModel,
+    model: Model,
     out_dir: str | Path,
     *,
     evaluation: EvaluationConfig | None = None,
