@@ -513,10 +513,7 @@ class StagedModel:
         )
 
     def sample(self, conditions: Any, n: int, **options: Any) -> np.ndarray:
-        """``n`` fields ``(n, C, *S)`` per condition row in physical units: the first stage's
-        sample (same ``options``: sampler, steps, seed, batch size) and its solution."""
+        """``n`` fields ``(n, C, *S)`` in physical units: the first stage's sample (same
+        ``options``: sampler, steps, seed, batch size) and its solution."""
         inputs = np.asarray(self.inputs.sample(conditions, n, **options))
-        shape = inputs.shape
-        flat = inputs.reshape(-1, *shape[-1 - len(self.solution_map.grid_shape) :])
-        fields = self.solution_map.assemble(flat, self.solution_map(flat))
-        return fields.reshape(*shape[: -1 - len(self.solution_map.grid_shape)], *fields.shape[1:])
+        return self.solution_map.assemble(inputs, self.solution_map(inputs))
